@@ -1,0 +1,22 @@
+#pragma once
+#include "ir/graph.h"
+#include "runtime/tensor.h"
+
+namespace rnnc {
+
+/// A graph made ready to run by some backend (the interpreter, a JIT, a loaded library).
+class Executable {
+ public:
+  virtual ~Executable() = default;
+  /// Runs the graph once. `inputs` binds every graph input by name; `state` binds every
+  /// parameter (weights and optimizer state) by name and receives the graph's updates.
+  /// Returns the graph's outputs by name. Throws rnnc::Error on missing or mistyped
+  /// bindings and on bad data (an index out of range).
+  virtual Bindings run(const Bindings& inputs, Bindings& state) = 0;
+};
+
+/// Checks that `inputs` and `state` bind every input and parameter of `graph` with its
+/// declared type; throws rnnc::Error naming the first one that does not.
+void check_bindings(const ir::Graph& graph, const Bindings& inputs, const Bindings& state);
+
+}  // namespace rnnc
