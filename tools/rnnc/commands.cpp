@@ -1,0 +1,116 @@
+#include "tools/rnnc/commands.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "codegen/interp/interpreter.h"
+#include "ir/error.h"
+#include "ir/parser.h"
+#include "ir/printer.h"
+#include "ir/verifier.h"
+#include "runtime/initializers.h"
+#include "runtime/npy.h"
+#include "tools/rnnc/arguments.h"
+
+namespace rnnc::driver {
+namespace {
+
+const char* kDumpHelp =
+    "usage: rnnc dump MODEL.rnn [--emit=ir]\n"
+    "\n"
+    "Parses and verifies MODEL.rnn and prints it.\n"
+    "  --emit=ir   the text IR as parsed (the only stage so far)\n";
+
+const char* kRunHelp =
+    "usage: rnnc run MODEL.rnn --input NAME=FILE.npy ... [--param NAME=FILE.npy ...]\n"
+    "                [--seed N] [--backend interp] --output-dir DIR\n"
+    "\n"
+    "Runs the model's graph once and writes each graph output to DIR/<output name>.npy.\n"
+    "Parameters not given with --param are initialized as the model declares (init, seed),\n"
+    "with --seed added to every seed. Updates (a training step) are applied and, with\n"
+    "--save-params, every parameter is written to DIR/params/<name>.npy.\n";
+
+bool wants_help(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") return true;
+  return false;
+}
+
+std::unique_ptr<ir::Graph> load_model(const Arguments& arguments, const char* help) {
+  if (arguments.positional.size() != 1)
+    throw Error(std::string("expected one model file\n\n") + help);
+  auto graph = ir::parse_graph_file(arguments.positional[0]);
+  ir::verify(*graph);
+  return graph;
+}
+
+/// Splits "NAME=FILE" binding arguments.
+std::pair<std::string, std::string> split_binding(const std::string& text, const char* option) {
+  size_t equals = text.find('=');
+  if (equals == std::string::npos || equals == 0 || equals + 1 == text.size())
+    throw Error(std::string("--") + option + " expects NAME=FILE.npy, got '" + text + "'");
+  return {text.substr(0, equals), text.substr(equals + 1)};
+}
+
+}  // namespace
+
+int dump_command(int argc, char** argv) {
+  if (wants_help(argc, argv)) return std::fputs(kDumpHelp, stdout), 0;
+  Arguments arguments = parse_arguments(argc, argv, 2, {"emit"}, {});
+  std::string emit = arguments.get("emit", "ir");
+  if (emit != "ir") throw Error("--emit=" + emit + " is not supported (supported: ir)");
+  auto graph = load_model(arguments, kDumpHelp);
+  std::cout << ir::print_graph(*graph);
+  return 0;
+}
+
+int run_command(int argc, char** argv) {
+  if (wants_help(argc, argv)) return std::fputs(kRunHelp, stdout), 0;
+  Arguments arguments = parse_arguments(argc, argv, 2,
+                                        {"input", "param", "seed", "backend", "output-dir"},
+                                        {"save-params"});
+  if (arguments.get("backend", "interp") != "interp")
+    throw Error("unknown backend '" + arguments.get("backend") + "' (available: interp)");
+  if (!arguments.has("output-dir")) throw Error(std::string("--output-dir is required\n\n") + kRunHelp);
+  auto graph = load_model(arguments, kRunHelp);
+
+  Bindings inputs;
+  for (const std::string& text : arguments.all("input")) {
+    auto [name, path] = split_binding(text, "input");
+    ir::Value* value = graph->find(name);
+    if (!value || value->producer()->kind() != ir::OpKind::Input)
+      throw Error("--input " + name + ": the model has no input named '" + name + "'");
+    inputs[name] = read_npy(path);
+  }
+  uint64_t seed = 0;
+  try {
+    seed = std::stoull(arguments.get("seed", "0"));
+  } catch (const std::exception&) {
+    throw Error("--seed expects a non-negative integer, got '" + arguments.get("seed") + "'");
+  }
+  Bindings state = initialize_parameters(*graph, seed);
+  for (const std::string& text : arguments.all("param")) {
+    auto [name, path] = split_binding(text, "param");
+    if (!state.count(name))
+      throw Error("--param " + name + ": the model has no parameter named '" + name + "'");
+    state[name] = read_npy(path);
+  }
+
+  Bindings outputs = interp::run_graph(*graph, inputs, state);
+
+  std::filesystem::path directory = arguments.get("output-dir");
+  std::error_code error;
+  std::filesystem::create_directories(directory, error);
+  if (error) throw Error("cannot create " + directory.string() + ": " + error.message());
+  for (const auto& [name, tensor] : outputs) write_npy((directory / (name + ".npy")).string(), tensor);
+  if (arguments.has("save-params")) {
+    std::filesystem::create_directories(directory / "params", error);
+    if (error) throw Error("cannot create " + (directory / "params").string() + ": " + error.message());
+    for (const auto& [name, tensor] : state)
+      write_npy((directory / "params" / (name + ".npy")).string(), tensor);
+  }
+  return 0;
+}
+
+}  // namespace rnnc::driver
