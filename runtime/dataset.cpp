@@ -102,7 +102,8 @@ Bindings Dataset::batch(const std::vector<int64_t>& rows, int64_t batch_size) co
 
 std::vector<std::vector<int64_t>> make_batches(int64_t num_examples, int64_t batch_size,
                                                bool shuffle, uint64_t seed, bool drop_last) {
-  if (batch_size <= 0) throw Error("batch size must be positive, got " + std::to_string(batch_size));
+  if (batch_size <= 0)
+    throw Error("batch size must be positive, got " + std::to_string(batch_size));
   std::vector<int64_t> order(std::max<int64_t>(num_examples, 0));
   std::iota(order.begin(), order.end(), 0);
   if (shuffle) {

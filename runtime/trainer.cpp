@@ -42,9 +42,9 @@ double sum_first(const Tensor& tensor, int64_t rows) {
   return total;
 }
 
-std::string format(const char* pattern, double a, double b, double c, double d) {
-  char text[160];
-  std::snprintf(text, sizeof text, pattern, a, b, c, d);
+std::string format(const char* pattern, double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, pattern, value);
   return text;
 }
 
@@ -114,8 +114,7 @@ FitResult Trainer::fit(Bindings& state, const Dataset& train, const Dataset* dev
       if (loss == outputs.end() || loss->second.num_elements() != 1)
         throw Error("trainer: the training graph has no scalar output 'loss'");
       loss_sum += loss->second.get(0);
-      const Tensor* batch_correct =
-          per_example(outputs, "correct", config_.batch_size, false);
+      const Tensor* batch_correct = per_example(outputs, "correct", config_.batch_size, false);
       if (batch_correct)
         correct += sum_first(*batch_correct, config_.batch_size);
       else
@@ -132,9 +131,11 @@ FitResult Trainer::fit(Bindings& state, const Dataset& train, const Dataset* dev
       record.dev_loss = evaluation.loss;
     }
     result.epochs.push_back(record);
-    report(format("epoch %.0f: train loss %.6f, train accuracy %.4f, dev accuracy %.4f",
-                  static_cast<double>(epoch), record.train_loss, record.train_accuracy,
-                  record.dev_accuracy));
+    std::string line =
+        "epoch " + std::to_string(epoch) + ": train loss " + format("%.6f", record.train_loss);
+    if (has_correct) line += ", train accuracy " + format("%.4f", record.train_accuracy);
+    if (dev) line += ", dev accuracy " + format("%.4f", record.dev_accuracy);
+    report(line);
     if (!std::isfinite(record.train_loss)) {
       result.diverged = true;
       report("trainer: the training loss is not finite; stopping");

@@ -94,6 +94,7 @@ class Trainer {
   const TrainerConfig& config() const { return config_; }
 
  private:
+  /// Sends `line` to the printer (or stdout) when verbose.
   void report(const std::string& line) const;
 
   Executable& train_step_;

@@ -37,7 +37,7 @@ std::string temp_file(const std::string& name, const std::string& contents) {
 const char* kModel =
     "graph @affine {\n"
     "  %x = input() : f32[2, 3]\n"
-    "  %w = parameter() {init = \"ones\", role = \"weight\", seed = 0} : f32[3, 1]\n"
+    "  %w = parameter() {init = \"ones\", seed = 0, role = \"weight\"} : f32[3, 1]\n"
     "  %y = matmul(%x, %w) {transpose_a = 0, transpose_b = 0} : f32[2, 1]\n"
     "  output y = %y\n"
     "}\n";
