@@ -14,6 +14,19 @@ void require(bool condition, const std::string& message) {
   if (!condition) throw Error(message);
 }
 
+/// Shapes past 2^48 elements are rejected so that element counts never overflow.
+constexpr int64_t kMaxElements = int64_t{1} << 48;
+
+void require_sane_shape(const Shape& shape, const std::string& what) {
+  int64_t count = 1;
+  for (int64_t dim : shape) {
+    require(dim >= 0, "negative dimension in " + what + " " + ints_to_string(shape));
+    require(dim <= kMaxElements && !__builtin_mul_overflow(count, dim, &count) &&
+                count <= kMaxElements,
+            what + " " + ints_to_string(shape) + " has more than 2^48 elements");
+  }
+}
+
 void require_float(const TensorType& type, std::string_view what) {
   require(is_float(type.dtype),
           std::string(what) + " needs a float operand, got " + type.to_string());
@@ -238,8 +251,17 @@ TensorType infer_one(OpKind kind, const std::vector<Value*>& operands, const Att
 std::vector<TensorType> infer_result_types(OpKind kind, const std::vector<Value*>& operands,
                                            const Attributes& attrs,
                                            const std::vector<TensorType>& declared) {
+  for (const TensorType& type : declared) require_sane_shape(type.shape, "type");
+  if (attrs.has("shape")) require_sane_shape(attrs.get_ints("shape"), "shape");
+  for (const char* name : {"low", "high"})
+    if (attrs.has(name))
+      for (int64_t amount : attrs.get_ints(name))
+        require(amount >= 0 && amount <= kMaxElements, std::string("padding ") + name + " " +
+                                                           ints_to_string(attrs.get_ints(name)) +
+                                                           " out of range");
   if (op_info(kind).has(kSource)) return {infer_source(kind, attrs, declared)};
   TensorType inferred = infer_one(kind, operands, attrs);
+  require_sane_shape(inferred.shape, "result shape");
   if (!declared.empty())
     require(declared.size() == 1 && declared[0] == inferred,
             "declared type " + (declared.empty() ? std::string() : declared[0].to_string()) +

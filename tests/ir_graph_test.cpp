@@ -54,3 +54,27 @@ TEST(Interpreter, LinearLayer) {
 
 }  // namespace
 }  // namespace rnnc
+
+namespace rnnc {
+namespace {
+
+TEST(Graph, HugeShapesAreErrorsNotOverflows) {
+  using namespace ir;
+  Graph graph;
+  Value* x = graph.add_input("x", {DType::f32, {32, 4}});
+  EXPECT_THROW(build::reshape(x, {32, 1111111111111111112}), Error);
+  EXPECT_THROW(build::broadcast(x, {int64_t{1} << 40, 1 << 20, 32, 4}), Error);
+  EXPECT_THROW(build::pad(x, {0, 0}, {int64_t{1} << 62, 0}), Error);
+  EXPECT_THROW(graph.add_input("big", {DType::f32, {int64_t{1} << 30, int64_t{1} << 30}}), Error);
+  Value* tall = graph.add_input("tall", {DType::f32, {int64_t{1} << 30, 1}});
+  Value* wide = graph.add_input("wide", {DType::f32, {1, int64_t{1} << 30}});
+  try {
+    build::matmul(tall, wide);
+    FAIL() << "no error";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("more than 2^48 elements"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace rnnc
