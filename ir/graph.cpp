@@ -33,8 +33,10 @@ std::string describe(std::string_view result_name, OpKind kind,
 }  // namespace
 
 std::string describe_node(const Node& node) {
-  return describe(node.num_results() ? node.result()->name() : "?", node.kind(),
-                  node.operands());
+  std::string results;
+  for (size_t i = 0; i < node.num_results(); ++i)
+    results += (i ? ", %" : "") + node.result(i)->name();
+  return describe(node.num_results() ? results : "?", node.kind(), node.operands());
 }
 
 Graph::Graph(std::string name) : name_(std::move(name)) {}
@@ -52,7 +54,8 @@ std::string Graph::unique_name(std::string_view hint) {
 }
 
 Node* Graph::add_node(OpKind kind, std::vector<Value*> operands, Attributes attrs,
-                      std::vector<TensorType> declared, std::vector<std::string> names) {
+                      std::vector<TensorType> declared, std::vector<std::string> names,
+                      std::vector<std::unique_ptr<Graph>> bodies) {
   const OpInfo& info = op_info(kind);
   std::string first_name =
       names.empty() || names[0].empty() ? unique_name(info.name) : unique_name(names[0]);
@@ -69,7 +72,9 @@ Node* Graph::add_node(OpKind kind, std::vector<Value*> operands, Attributes attr
                   std::to_string(operands.size()));
     if (info.arity < 0 && operands.empty()) throw Error("expects at least one operand");
     complete_attributes(info, attrs);
-    types = infer_result_types(kind, operands, attrs, declared);
+    if (info.has(kHasBody) != !bodies.empty())
+      throw Error(info.has(kHasBody) ? "needs a body graph" : "takes no body graph");
+    types = infer_result_types(kind, operands, attrs, declared, bodies);
   } catch (const Error& error) {
     throw Error("node " + describe(first_name, kind, operands) + ": " + error.what());
   }
@@ -79,6 +84,8 @@ Node* Graph::add_node(OpKind kind, std::vector<Value*> operands, Attributes attr
   node->operands_ = std::move(operands);
   node->attrs_ = std::move(attrs);
   node->owner_ = this;
+  node->bodies_ = std::move(bodies);
+  for (auto& body : node->bodies_) body->parent_ = node.get();
   for (size_t i = 0; i < types.size(); ++i) {
     auto value = std::make_unique<Value>();
     value->type_ = types[i];

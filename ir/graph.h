@@ -50,6 +50,8 @@ class Node {
   Value* result(size_t i = 0) const { return results_.at(i).get(); }
   const Attributes& attrs() const { return attrs_; }
   const std::vector<std::unique_ptr<Graph>>& bodies() const { return bodies_; }
+  /// Body graph `i`.
+  Graph& body(size_t i = 0) const { return *bodies_.at(i); }
   /// The graph this node belongs to.
   Graph* owner() const { return owner_; }
 
@@ -86,13 +88,17 @@ class Graph {
   Graph& operator=(const Graph&) = delete;
 
   const std::string& name() const { return name_; }
+  /// The node owning this graph as its body, or null for a top-level graph.
+  Node* parent() const { return parent_; }
 
   /// Appends a node. Result types come from shape inference, except for sources, whose
   /// types are `declared`. `names` are hints for the results' names (default: the op's
   /// name); a hint already taken gets a numeric suffix. Throws rnnc::Error naming the node
   /// and its operands' types when the operands or attributes are invalid.
+  /// `bodies` become the node's body graphs (a scan's loop body).
   Node* add_node(OpKind kind, std::vector<Value*> operands, Attributes attrs = {},
-                 std::vector<TensorType> declared = {}, std::vector<std::string> names = {});
+                 std::vector<TensorType> declared = {}, std::vector<std::string> names = {},
+                 std::vector<std::unique_ptr<Graph>> bodies = {});
   /// add_node for a single-result op; returns its result.
   Value* add(OpKind kind, std::vector<Value*> operands, Attributes attrs = {},
              std::string name = {});
@@ -134,6 +140,7 @@ class Graph {
 
  private:
   std::string name_;
+  Node* parent_ = nullptr;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<GraphOutput> outputs_;
   std::vector<GraphUpdate> updates_;
@@ -144,7 +151,7 @@ class Graph {
 /// True when `name` can be a value name in the text IR: [A-Za-z_][A-Za-z0-9_.]*.
 bool is_valid_name(std::string_view name);
 
-/// "%name = op(%a: f32[2, 3], %b: f32[3])": how errors name a node.
+/// "%name = op(%a: f32[2, 3], %b: f32[3])" (every result named): how errors name a node.
 std::string describe_node(const Node& node);
 
 }  // namespace rnnc::ir

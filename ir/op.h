@@ -21,6 +21,7 @@ enum OpTrait : uint32_t {
   kCommutative = 1u << 2,  ///< binary and symmetric
   kReduction = 1u << 3,    ///< reduces over its `axes`
   kLayout = 1u << 4,       ///< moves or copies data without arithmetic
+  kHasBody = 1u << 5,      ///< owns a body graph (a loop)
 };
 
 /// Kinds of attribute values.

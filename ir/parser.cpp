@@ -90,6 +90,14 @@ class Parser {
   void parse_graph_body(Scope& scope) {
     const Token& open =
         expect(TokenKind::LBrace, "'{' to open the body of graph @" + scope.graph.name());
+    constexpr int kMaxDepth = 64;
+    if (depth_ >= kMaxDepth)
+      fail(open, "graphs nested more than " + std::to_string(kMaxDepth) + " deep");
+    struct DepthGuard {
+      int& depth;
+      explicit DepthGuard(int& d) : depth(d) { ++depth; }
+      ~DepthGuard() { --depth; }
+    } guard(depth_);
     while (true) {
       skip_newlines();
       const Token& token = peek();
@@ -145,8 +153,15 @@ class Parser {
     do {
       types.push_back(parse_type());
     } while (accept(TokenKind::Comma));
-    // A later issue adds an optional '{' body '}' block here for nodes that own graphs.
-    end_statement("the node's result types");
+    std::vector<std::unique_ptr<Graph>> bodies;
+    while (peek().kind == TokenKind::Identifier && peek().text == "graph") {
+      next();
+      const Token& body_name = expect(TokenKind::GraphName, "a graph name '@name' after 'graph'");
+      bodies.push_back(std::make_unique<Graph>(body_name.text));
+      Scope body_scope{*bodies.back(), {}};
+      parse_graph_body(body_scope);
+    }
+    end_statement(bodies.empty() ? "the node's result types" : "the node's body");
 
     if (types.size() != names.size())
       fail(colon, std::to_string(names.size()) + " result name(s) but " +
@@ -158,7 +173,8 @@ class Parser {
     }
     Node* node = nullptr;
     try {
-      node = scope.graph.add_node(*kind, std::move(operands), std::move(attrs), types, names);
+      node = scope.graph.add_node(*kind, std::move(operands), std::move(attrs), types, names,
+                                  std::move(bodies));
     } catch (const Error& error) {
       fail(op_token, error.what());
     }
@@ -321,6 +337,7 @@ class Parser {
   const std::string& filename_;
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int depth_ = 0;  ///< graphs being parsed, outermost included
 };
 
 }  // namespace

@@ -84,12 +84,24 @@ std::string format_node(const Node& node) {
 
 /// Prints `graph`'s statements (nodes, outputs, updates), one per line, between braces.
 /// Written per graph so that node bodies (loops) can later print as nested blocks.
+void print_body(const Graph& graph, const std::string& indent, std::string& out);
+
+/// "graph @name" with the name quoted when it is not an identifier.
+std::string graph_header(const Graph& graph) {
+  const std::string& name = graph.name();
+  return "graph @" + (is_valid_name(name) ? name : quote_string(name)) + " ";
+}
+
 void print_body(const Graph& graph, const std::string& indent, std::string& out) {
   out += "{\n";
   std::string inner = indent + "  ";
   for (const auto& node : graph.nodes()) {
-    assert(node->bodies().empty() && "the text IR has no syntax for node bodies yet");
-    out += inner + format_node(*node) + "\n";
+    out += inner + format_node(*node);
+    for (const auto& body : node->bodies()) {
+      out += " " + graph_header(*body);
+      print_body(*body, inner, out);
+    }
+    out += "\n";
   }
   for (const GraphOutput& output : graph.outputs())
     out += inner + "output " + output.name + " = %" + output.value->name() + "\n";
@@ -101,8 +113,7 @@ void print_body(const Graph& graph, const std::string& indent, std::string& out)
 }  // namespace
 
 std::string print_graph(const Graph& graph) {
-  const std::string& name = graph.name();
-  std::string out = "graph @" + (is_valid_name(name) ? name : quote_string(name)) + " ";
+  std::string out = graph_header(graph);
   print_body(graph, "", out);
   return out + "\n";
 }

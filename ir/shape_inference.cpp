@@ -121,6 +121,84 @@ TensorType infer_concat(const std::vector<Value*>& operands, int64_t axis) {
   return out;
 }
 
+/// The result types of a scan (see ops.def): final carries, then stacked per-step outputs.
+std::vector<TensorType> infer_scan(const std::vector<Value*>& operands, const Attributes& attrs,
+                                   const Graph& body) {
+  int64_t num_carry = attrs.get_int("num_carry");
+  int64_t num_sequences = attrs.get_int("num_sequences");
+  bool has_lengths = attrs.get_int("has_lengths") != 0;
+  require(attrs.get_int("reverse") == 0 || attrs.get_int("reverse") == 1, "reverse must be 0 or 1");
+  require(attrs.get_int("has_lengths") == 0 || has_lengths, "has_lengths must be 0 or 1");
+  require(num_carry >= 0 && num_sequences >= 1,
+          "a scan needs num_carry >= 0 and at least one sequence (num_sequences >= 1)");
+  int64_t num_invariants = static_cast<int64_t>(operands.size()) - num_carry - num_sequences -
+                           (has_lengths ? 1 : 0);
+  require(num_invariants >= 0, "a scan with num_carry = " + std::to_string(num_carry) +
+                                   ", num_sequences = " + std::to_string(num_sequences) +
+                                   (has_lengths ? " and lengths" : "") + " needs at least " +
+                                   std::to_string(operands.size() - num_invariants) +
+                                   " operands, got " + std::to_string(operands.size()));
+
+  std::vector<Node*> inputs = body.nodes_of(OpKind::Input);
+  require(static_cast<int64_t>(inputs.size()) == num_carry + num_sequences + num_invariants,
+          "the body has " + std::to_string(inputs.size()) + " inputs, but the scan passes " +
+              std::to_string(num_carry + num_sequences + num_invariants) +
+              " (carries, sequence slices, invariants)");
+  require(body.nodes_of(OpKind::Parameter).empty(),
+          "a scan body may not hold parameters (pass weights as invariants)");
+  require(static_cast<int64_t>(body.outputs().size()) >= num_carry,
+          "the body has " + std::to_string(body.outputs().size()) + " outputs, fewer than its " +
+              std::to_string(num_carry) + " carries");
+
+  int64_t steps = -1;
+  for (int64_t i = 0; i < static_cast<int64_t>(inputs.size()); ++i) {
+    TensorType expected = operands[i]->type();
+    std::string role = "carry";
+    if (i >= num_carry && i < num_carry + num_sequences) {
+      role = "sequence";
+      require(expected.rank() >= 1, "sequence %" + operands[i]->name() + " has no time dimension");
+      if (steps < 0) steps = expected.shape[0];
+      require(expected.shape[0] == steps, "sequences differ in length: %" + operands[i]->name() +
+                                              " has " + std::to_string(expected.shape[0]) +
+                                              " steps, expected " + std::to_string(steps));
+      expected.shape.erase(expected.shape.begin());
+    } else if (i >= num_carry) {
+      role = "invariant";
+    }
+    const TensorType& actual = inputs[i]->result()->type();
+    require(actual == expected, "body input %" + inputs[i]->result()->name() + " is " +
+                                    actual.to_string() + " but the " + role + " operand %" +
+                                    operands[i]->name() + " gives " + expected.to_string());
+  }
+  std::vector<TensorType> results;
+  for (int64_t i = 0; i < static_cast<int64_t>(body.outputs().size()); ++i) {
+    const GraphOutput& output = body.outputs()[i];
+    TensorType type = output.value->type();
+    if (i < num_carry) {
+      require(type == operands[i]->type(),
+              "body output '" + output.name + "' is " + type.to_string() + " but carry %" +
+                  operands[i]->name() + " is " + operands[i]->type().to_string());
+    } else {
+      type.shape.insert(type.shape.begin(), steps);
+    }
+    results.push_back(type);
+  }
+  if (has_lengths) {
+    const TensorType& lengths = operands.back()->type();
+    require(lengths.dtype == DType::i32 && lengths.rank() == 1,
+            "lengths %" + operands.back()->name() + " must be i32[B], got " + lengths.to_string());
+    int64_t batch = lengths.shape[0];
+    for (int64_t i = 0; i < static_cast<int64_t>(body.outputs().size()); ++i) {
+      const TensorType& type = body.outputs()[i].value->type();
+      require(type.rank() >= 1 && type.shape[0] == batch,
+              "with lengths, every carry and per-step output needs leading dimension " +
+                  std::to_string(batch) + " (the batch), but body output '" +
+                  body.outputs()[i].name + "' is " + type.to_string());
+    }
+  }
+  return results;
+}
+
 TensorType infer_one(OpKind kind, const std::vector<Value*>& operands, const Attributes& attrs) {
   auto type = [&](size_t i) -> const TensorType& { return operands[i]->type(); };
   switch (kind) {
@@ -128,7 +206,8 @@ TensorType infer_one(OpKind kind, const std::vector<Value*>& operands, const Att
     case OpKind::Parameter:
     case OpKind::Constant:
     case OpKind::Iota:
-      break;  // handled by infer_source
+    case OpKind::Scan:
+      break;  // handled by infer_source and infer_scan
     case OpKind::Neg:
     case OpKind::Abs:
     case OpKind::Sign:
@@ -250,7 +329,8 @@ TensorType infer_one(OpKind kind, const std::vector<Value*>& operands, const Att
 
 std::vector<TensorType> infer_result_types(OpKind kind, const std::vector<Value*>& operands,
                                            const Attributes& attrs,
-                                           const std::vector<TensorType>& declared) {
+                                           const std::vector<TensorType>& declared,
+                                           const std::vector<std::unique_ptr<Graph>>& bodies) {
   for (const TensorType& type : declared) require_sane_shape(type.shape, "type");
   if (attrs.has("shape")) require_sane_shape(attrs.get_ints("shape"), "shape");
   for (const char* name : {"low", "high"})
@@ -260,13 +340,23 @@ std::vector<TensorType> infer_result_types(OpKind kind, const std::vector<Value*
                                                            ints_to_string(attrs.get_ints(name)) +
                                                            " out of range");
   if (op_info(kind).has(kSource)) return {infer_source(kind, attrs, declared)};
-  TensorType inferred = infer_one(kind, operands, attrs);
-  require_sane_shape(inferred.shape, "result shape");
-  if (!declared.empty())
-    require(declared.size() == 1 && declared[0] == inferred,
-            "declared type " + (declared.empty() ? std::string() : declared[0].to_string()) +
-                " differs from inferred " + inferred.to_string());
-  return {inferred};
+  std::vector<TensorType> inferred;
+  if (kind == OpKind::Scan) {
+    require(bodies.size() == 1, "a scan needs exactly one body graph");
+    inferred = infer_scan(operands, attrs, *bodies[0]);
+  } else {
+    inferred = {infer_one(kind, operands, attrs)};
+  }
+  for (const TensorType& type : inferred) require_sane_shape(type.shape, "result shape");
+  if (!declared.empty()) {
+    require(declared.size() == inferred.size(),
+            std::to_string(declared.size()) + " result type(s) declared, the op gives " +
+                std::to_string(inferred.size()));
+    for (size_t i = 0; i < inferred.size(); ++i)
+      require(declared[i] == inferred[i], "declared type " + declared[i].to_string() +
+                                              " differs from inferred " + inferred[i].to_string());
+  }
+  return inferred;
 }
 
 }  // namespace rnnc::ir

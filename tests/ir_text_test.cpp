@@ -15,6 +15,7 @@
 #include "ir/error.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
+#include "ir/scan_builder.h"
 #include "ir/verifier.h"
 
 namespace rnnc {
@@ -101,8 +102,32 @@ std::unique_ptr<Graph> quoted_name_graph() {
   return graph;
 }
 
+/// A vanilla RNN over variable-length sequences: a scan whose body is a nested graph.
+std::unique_ptr<Graph> scan_graph() {
+  auto graph = std::make_unique<Graph>("rnn");
+  Value* xs = graph->add_input("xs", f32({5, 2, 3}));
+  Value* lengths = graph->add_input("lengths", {DType::i32, {2}});
+  Value* w_x = graph->add_parameter("w_x", f32({3, 4}), "xavier_uniform", 1);
+  Value* w_h = graph->add_parameter("w_h", f32({4, 4}), "xavier_uniform", 2);
+  Value* h0 = build::full(*graph, f32({2, 4}), 0.0);
+  ScanBuilder scan(*graph, "rnn_step");
+  Value* h = scan.carry(h0, "h");
+  Value* x = scan.sequence(xs, "x");
+  Value* wx = scan.invariant(w_x, "w_x");
+  Value* wh = scan.invariant(w_h, "w_h");
+  Value* next = build::tanh(build::add(build::matmul(x, wx), build::matmul(h, wh)));
+  scan.set_next(h, next);
+  scan.add_output("y", next);
+  scan.set_lengths(lengths);
+  scan.set_reverse(true);
+  std::vector<Value*> results = scan.finish();
+  graph->add_output("h_final", results[0]);
+  graph->add_output("ys", results[1]);
+  return graph;
+}
+
 std::vector<std::function<std::unique_ptr<Graph>()>> representative_graphs() {
-  return {diabetes_graph, layout_graph, indexing_graph, quoted_name_graph};
+  return {diabetes_graph, layout_graph, indexing_graph, quoted_name_graph, scan_graph};
 }
 
 void expect_same_structure(const Graph& a, const Graph& b) {

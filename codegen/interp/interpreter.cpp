@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "codegen/interp/kernels.h"
+#include "codegen/interp/scan.h"
 #include "ir/error.h"
 
 namespace rnnc::interp {
@@ -27,7 +28,12 @@ Bindings Interpreter::run(const Bindings& inputs, Bindings& state) {
     std::vector<const Tensor*> operands;
     for (const ir::Value* operand : node->operands()) operands.push_back(&values.at(operand));
     try {
-      values[result] = evaluate_node(*node, operands);
+      if (node->kind() == ir::OpKind::Scan) {
+        std::vector<Tensor> results = run_scan(*node, operands);
+        for (size_t i = 0; i < results.size(); ++i) values[node->result(i)] = std::move(results[i]);
+      } else {
+        values[result] = evaluate_node(*node, operands);
+      }
     } catch (const Error& error) {
       throw Error("node " + ir::describe_node(*node) + ": " + error.what());
     }

@@ -7,7 +7,8 @@ namespace rnnc::passes::autodiff {
 OperandGradients operand_gradients(const ir::Node& node,
                                    const std::vector<ir::Value*>& result_grads) {
   using ir::OpKind;
-  assert(node.num_results() == 1 && result_grads.size() == 1 && result_grads[0]);
+  assert(result_grads.size() == node.num_results());
+  assert(node.kind() == OpKind::Scan || (node.num_results() == 1 && result_grads[0]));
   ir::Value* grad = result_grads[0];
   OperandGradients none(node.operands().size(), nullptr);
   switch (node.kind()) {
@@ -80,6 +81,8 @@ OperandGradients operand_gradients(const ir::Node& node,
       return gather_gradient(node, grad);
     case OpKind::ScatterAdd:
       return scatter_add_gradient(node, grad);
+    case OpKind::Scan:
+      return scan_gradient(node, result_grads);
   }
   assert(false && "unhandled op");
   return none;

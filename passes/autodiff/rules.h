@@ -88,4 +88,9 @@ OperandGradients gather_gradient(const ir::Node& node, ir::Value* grad);
 /// scatter_add: none for the indices, gather of g at the indices for the updates.
 OperandGradients scatter_add_gradient(const ir::Node& node, ir::Value* grad);
 
+// Recurrence (scan.cpp).
+/// scan: a reverse scan over the vector-Jacobian product of the body, reading residuals the
+/// forward scan stacks. Takes one adjoint per result (null where none flows).
+OperandGradients scan_gradient(const ir::Node& node, const std::vector<ir::Value*>& result_grads);
+
 }  // namespace rnnc::passes::autodiff
