@@ -176,6 +176,40 @@ void Graph::add_update(Value* parameter, Value* new_value) {
   updates_.push_back({parameter, new_value});
 }
 
+void Graph::rebuild_node(Node& node, std::vector<Value*> operands, Attributes attrs,
+                         std::vector<std::unique_ptr<Graph>> bodies,
+                         const std::vector<std::string>& new_result_names) {
+  assert(node.owner_ == this);
+  const OpInfo& info = node.info();
+  std::vector<TensorType> types;
+  try {
+    complete_attributes(info, attrs);
+    types = infer_result_types(node.kind_, operands, attrs, {}, bodies);
+    if (types.size() < node.results_.size())
+      throw Error("the rebuilt node has fewer results");
+    for (size_t i = 0; i < node.results_.size(); ++i)
+      if (types[i] != node.results_[i]->type_)
+        throw Error("rebuilding changes result %" + node.results_[i]->name_ + " from " +
+                    node.results_[i]->type_.to_string() + " to " + types[i].to_string());
+  } catch (const Error& error) {
+    throw Error("node " + describe_node(node) + ": " + error.what());
+  }
+  node.operands_ = std::move(operands);
+  node.attrs_ = std::move(attrs);
+  node.bodies_ = std::move(bodies);
+  for (auto& body : node.bodies_) body->parent_ = &node;
+  for (size_t i = node.results_.size(), hint = 0; i < types.size(); ++i, ++hint) {
+    auto value = std::make_unique<Value>();
+    value->type_ = types[i];
+    value->name_ = unique_name(hint < new_result_names.size() ? new_result_names[hint]
+                                                               : node.results_[0]->name_);
+    value->producer_ = &node;
+    value->index_ = i;
+    values_by_name_[value->name_] = value.get();
+    node.results_.push_back(std::move(value));
+  }
+}
+
 void Graph::replace_all_uses(Value* from, Value* to) {
   for (auto& node : nodes_)
     for (Value*& operand : node->operands_)

@@ -127,6 +127,15 @@ class Graph {
   void add_update(Value* parameter, Value* new_value);
   const std::vector<GraphUpdate>& updates() const { return updates_; }
 
+  /// Rebuilds `node` in place with new operands, attributes and bodies (kind unchanged). Its
+  /// results keep their Value objects, so pointers to them stay valid, and must keep their
+  /// types; results the new form adds are appended, named by `new_result_names` hints. For
+  /// rewrites that extend a node (a forward scan that also stacks residuals for the
+  /// backward). New operands may be defined after the node: the caller then restores
+  /// topological order (ir::sort_topologically). Throws rnnc::Error like add_node.
+  void rebuild_node(Node& node, std::vector<Value*> operands, Attributes attrs,
+                    std::vector<std::unique_ptr<Graph>> bodies,
+                    const std::vector<std::string>& new_result_names = {});
   /// Replaces every use of `from` (operands, outputs, updates) by `to`.
   void replace_all_uses(Value* from, Value* to);
   /// Removes the nodes for which `dead` holds; the caller ensures none of their results is

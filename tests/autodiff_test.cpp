@@ -15,6 +15,7 @@
 #include "codegen/interp/interpreter.h"
 #include "ir/builder.h"
 #include "ir/error.h"
+#include "ir/scan_builder.h"
 
 namespace rnnc {
 namespace {
@@ -206,6 +207,28 @@ Builder matmul_case(const Shape& batch, bool ta, bool tb) {
   };
 }
 
+/// A small RNN scan h' = tanh(h w + x) over xs [3, 2, 2], its stacked outputs as the result.
+/// tests/scan_autodiff_test.cpp checks the scan gradient in depth (cells, directions,
+/// lengths, nesting, structure).
+Builder scan_case(bool reverse, bool lengths) {
+  return [=](Problem& p, Random& r) {
+    Value* xs = p.wrt_input("xs", {3, 2, 2}, r.away_from_zero(12));
+    Value* h0 = p.wrt_input("h0", {2, 2}, r.away_from_zero(4));
+    std::vector<double> weights = r.away_from_zero(4);
+    for (double& w : weights) w *= 0.5;
+    Value* w = p.wrt_input("w", {2, 2}, weights);
+    ScanBuilder scan(p.graph, "step");
+    Value* h = scan.carry(h0, "h");
+    Value* next =
+        build::tanh(build::add(build::matmul(h, scan.invariant(w, "w")), scan.sequence(xs, "x")));
+    scan.set_next(h, next);
+    scan.add_output("y", next);
+    scan.set_reverse(reverse);
+    if (lengths) scan.set_lengths(p.fixed_input("lengths", DType::i32, {2}, {1, 3}));
+    return scan.finish()[1];
+  };
+}
+
 std::vector<GradientCase> gradient_cases() {
   using K = OpKind;
   std::vector<GradientCase> cases = {
@@ -327,6 +350,8 @@ std::vector<GradientCase> gradient_cases() {
          Value* table = p.wrt_input("table", {3, 2, 2}, r.away_from_zero(12));
          return build::gather(table, p.fixed_input("indices", DType::i32, {2, 2}, {2, 2, 0, 2}));
        }},
+      {"scan_forward", K::Scan, scan_case(false, false)},
+      {"scan_reverse_with_lengths", K::Scan, scan_case(true, true)},
       {"scatter_add_repeated_indices", K::ScatterAdd,
        [](Problem& p, Random& r) {
          Value* indices = p.fixed_input("indices", DType::i32, {5}, {2, 0, 2, 2, 1});

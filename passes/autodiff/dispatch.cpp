@@ -5,7 +5,8 @@
 namespace rnnc::passes::autodiff {
 
 OperandGradients operand_gradients(const ir::Node& node,
-                                   const std::vector<ir::Value*>& result_grads) {
+                                   const std::vector<ir::Value*>& result_grads,
+                                   const RuleContext& context) {
   using ir::OpKind;
   assert(result_grads.size() == node.num_results());
   assert(node.kind() == OpKind::Scan || (node.num_results() == 1 && result_grads[0]));
@@ -82,7 +83,7 @@ OperandGradients operand_gradients(const ir::Node& node,
     case OpKind::ScatterAdd:
       return scatter_add_gradient(node, grad);
     case OpKind::Scan:
-      return scan_gradient(node, result_grads);
+      return scan_gradient(node, result_grads, context);
   }
   assert(false && "unhandled op");
   return none;

@@ -1,4 +1,5 @@
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "ir/graph.h"
@@ -13,11 +14,28 @@ namespace rnnc::passes::autodiff {
 /// adjoints of operands the caller does not need; the caller removes nodes left unused.
 using OperandGradients = std::vector<ir::Value*>;
 
+/// What the backward pass tells a rule beyond its node and result adjoints, and what it lets a
+/// rule do to the forward graph. Only the scan rule needs it: a loop's backward pays for every
+/// adjoint it carries, and it reads residuals that the forward scan must be changed to stack.
+struct RuleContext {
+  /// Per operand of the node: whether the pass uses its adjoint (a rule may skip the others).
+  std::vector<bool> operand_needed;
+  /// Rebuilds the forward node in place (ir::Graph::rebuild_node) so that it computes what it
+  /// did plus extra results appended after its own: every pointer to its results stays
+  /// valid. The pass restores topological order when it finishes (the new operands may be
+  /// appended nodes).
+  std::function<void(const ir::Node& node, std::vector<ir::Value*> operands,
+                     ir::Attributes attrs, std::vector<std::unique_ptr<ir::Graph>> bodies,
+                     const std::vector<std::string>& new_result_names)>
+      rebuild_forward;
+};
+
 /// The adjoints of `node`'s operands given `result_grads`, one adjoint per result of `node`
 /// (null for a result the loss does not depend on; at least one is set). The only switch
 /// over ir::OpKind of the backward pass.
 OperandGradients operand_gradients(const ir::Node& node,
-                                   const std::vector<ir::Value*>& result_grads);
+                                   const std::vector<ir::Value*>& result_grads,
+                                   const RuleContext& context);
 
 // Each rule below takes the node and the adjoint `grad` of its (single) result, of the
 // result's type, and returns the operand adjoints.
@@ -89,8 +107,11 @@ OperandGradients gather_gradient(const ir::Node& node, ir::Value* grad);
 OperandGradients scatter_add_gradient(const ir::Node& node, ir::Value* grad);
 
 // Recurrence (scan.cpp).
-/// scan: a reverse scan over the vector-Jacobian product of the body, reading residuals the
-/// forward scan stacks. Takes one adjoint per result (null where none flows).
-OperandGradients scan_gradient(const ir::Node& node, const std::vector<ir::Value*>& result_grads);
+/// scan: a scan in the opposite direction over the vector-Jacobian product of the body, reading
+/// the residuals the forward scan stacks (the forward node is replaced through
+/// `context.replace_forward` by one that stacks them). Takes one adjoint per result (null where
+/// none flows). See scan.cpp for the construction and the handling of lengths.
+OperandGradients scan_gradient(const ir::Node& node, const std::vector<ir::Value*>& result_grads,
+                               const RuleContext& context);
 
 }  // namespace rnnc::passes::autodiff
