@@ -37,7 +37,12 @@ TensorType infer_source(OpKind kind, const Attributes& attrs,
   require(declared.size() == 1, "a source op needs its result type declared");
   const TensorType& type = declared[0];
   for (int64_t dim : type.shape) require(dim >= 0, "negative dimension in " + type.to_string());
-  if (kind == OpKind::Parameter) require_float(type, "parameter");
+  if (kind == OpKind::Parameter) {
+    require_float(type, "parameter");
+    const std::string& role = attrs.get_str("role");
+    require(role == "weight" || role == "state",
+            "parameter role must be \"weight\" or \"state\", got \"" + role + "\"");
+  }
   if (kind == OpKind::Constant) {
     const auto& values = attrs.get_floats("value");
     require(values.size() == 1 || static_cast<int64_t>(values.size()) == type.num_elements(),

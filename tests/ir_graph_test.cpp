@@ -78,3 +78,21 @@ TEST(Graph, HugeShapesAreErrorsNotOverflows) {
 
 }  // namespace
 }  // namespace rnnc
+
+namespace rnnc {
+namespace {
+
+TEST(Graph, ParameterRoleIsWeightOrState) {
+  ir::Graph graph;
+  try {
+    graph.add_parameter("w", {ir::DType::f32, {2}}, "zeros", 0, "weights");
+    FAIL() << "no error";
+  } catch (const Error& error) {
+    EXPECT_STREQ(error.what(),
+                 "node %w = parameter(): parameter role must be \"weight\" or \"state\", got "
+                 "\"weights\"");
+  }
+}
+
+}  // namespace
+}  // namespace rnnc
