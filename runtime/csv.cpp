@@ -21,17 +21,10 @@
 #include <limits>
 
 #include "ir/error.h"
+#include "runtime/text_file.h"
 
 namespace rnnc {
 namespace {
-
-std::string read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open file: " + std::strerror(errno));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(path + ": read error");
-  return bytes;
-}
 
 /// Splits `text` into records, tracking the line each record starts on.
 class CsvScanner {
@@ -194,7 +187,7 @@ void store_field(Tensor& tensor, int64_t index, const std::string& raw, size_t f
 }  // namespace
 
 CsvRows read_csv(const std::string& path, bool skip_header) {
-  const std::string text = read_whole_file(path);
+  const std::string text = read_file_bytes(path);
   CsvRows rows = CsvScanner(text, path).scan();
   if (skip_header && !rows.rows.empty()) {
     rows.rows.erase(rows.rows.begin());

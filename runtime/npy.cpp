@@ -13,6 +13,7 @@
 #include <map>
 
 #include "ir/error.h"
+#include "runtime/text_file.h"
 
 namespace rnnc {
 namespace {
@@ -261,14 +262,6 @@ NpyHeader interpret_header(const std::string& path, const PyValue& dict) {
   return header;
 }
 
-std::string read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open file: " + std::strerror(errno));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(path + ": read error");
-  return bytes;
-}
-
 uint64_t read_little_endian(const std::string& bytes, size_t offset, size_t width) {
   uint64_t value = 0;
   for (size_t i = 0; i < width; ++i)
@@ -302,7 +295,7 @@ std::string descr_of(DType dtype) {
 }  // namespace
 
 Tensor read_npy(const std::string& path) {
-  const std::string bytes = read_whole_file(path);
+  const std::string bytes = read_file_bytes(path);
   if (bytes.size() < kMagicSize || bytes.compare(0, kMagicSize, kMagic, kMagicSize) != 0)
     throw Error(path + ": not a .npy file (bad magic: it must start with \\x93NUMPY)");
   if (bytes.size() < kMagicSize + 2)

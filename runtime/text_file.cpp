@@ -18,16 +18,6 @@ bool ends_with(std::string_view text, std::string_view suffix) {
 }
 
 /// The raw bytes of `path`.
-std::string read_bytes(const std::string& path) {
-  std::error_code ignored;
-  if (std::filesystem::is_directory(path, ignored))
-    throw Error(path + ": is a directory, not a file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open file (" + std::strerror(errno) + ")");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(path + ": read error");
-  return bytes;
-}
 
 /// Decompresses the gzip members in `compressed`; `path` names the file in errors.
 std::string gunzip(const std::string& compressed, const std::string& path) {
@@ -74,8 +64,19 @@ std::string gunzip(const std::string& compressed, const std::string& path) {
 
 }  // namespace
 
+std::string read_file_bytes(const std::string& path) {
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored))
+    throw Error(path + ": is a directory, not a file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open file (" + std::strerror(errno) + ")");
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw Error(path + ": read error");
+  return bytes;
+}
+
 std::string read_text_file(const std::string& path) {
-  std::string bytes = read_bytes(path);
+  std::string bytes = read_file_bytes(path);
   if (ends_with(path, ".gz")) return gunzip(bytes, path);
   return bytes;
 }

@@ -8,6 +8,10 @@
 /// callers never care how a file is stored.
 namespace rnnc {
 
+/// The whole content of the file at `path`, as bytes, unchanged. Throws rnnc::Error naming
+/// the file when it is a directory or cannot be opened or read.
+std::string read_file_bytes(const std::string& path);
+
 /// The whole content of the file at `path`, as bytes. When `path` ends in ".gz" the file is
 /// gunzipped (zlib; concatenated gzip members are read one after another, as gzip -d does).
 /// Throws rnnc::Error naming the file when it cannot be opened or read, when a ".gz" file is
