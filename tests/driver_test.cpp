@@ -1,11 +1,14 @@
 // The rnnc driver end to end: exit codes and messages on good and bad input.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "runtime/npy.h"
 
@@ -22,15 +25,21 @@ Outcome run_driver(const std::string& arguments) {
   FILE* pipe = popen(command.c_str(), "r");
   Outcome outcome{-1, ""};
   std::array<char, 4096> buffer;
-  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) outcome.output.append(buffer.data(), n);
+  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe))
+    outcome.output.append(buffer.data(), n);
   int status = pclose(pipe);
   outcome.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return outcome;
 }
 
+/// Writes `contents` to a file in the test directory. ctest runs tests in parallel processes
+/// that may write the same file: it is written aside and renamed, so readers never see it
+/// half written.
 std::string temp_file(const std::string& name, const std::string& contents) {
   std::string path = ::testing::TempDir() + "rnnc_driver_" + name;
-  std::ofstream(path) << contents;
+  std::string aside = path + "." + std::to_string(getpid()) + ".tmp";
+  std::ofstream(aside) << contents;
+  std::filesystem::rename(aside, path);
   return path;
 }
 
@@ -52,8 +61,8 @@ TEST(Driver, RunWritesOutputs) {
   std::string x = ::testing::TempDir() + "rnnc_driver_x.npy";
   write_npy(x, Tensor::from_floats({2, 3}, {1, 2, 3, 4, 5, 6}));
   std::string out = ::testing::TempDir() + "rnnc_driver_out";
-  Outcome outcome = run_driver("run " + temp_file("ok.rnn", kModel) + " --input x=" + x +
-                               " --output-dir " + out);
+  Outcome outcome =
+      run_driver("run " + temp_file("ok.rnn", kModel) + " --input x=" + x + " --output-dir " + out);
   ASSERT_EQ(outcome.status, 0) << outcome.output;
   Tensor y = read_npy(out + "/y.npy");
   EXPECT_EQ(y.to_doubles(), (std::vector<double>{6, 15}));
@@ -113,6 +122,122 @@ TEST(Driver, MissingInputAndUnknownOption) {
   Outcome absent = run_driver("dump /nonexistent/model.rnn");
   EXPECT_EQ(absent.status, 1);
   EXPECT_NE(absent.output.find("/nonexistent/model.rnn"), std::string::npos);
+}
+
+const char* kRedundantModel =
+    "graph @redundant {\n"
+    "  %x = input() : f32[2, 3]\n"
+    "  %one = constant() {value = [1.0]} : f32[2, 3]\n"
+    "  %a = mul(%x, %one) : f32[2, 3]\n"
+    "  %b = mul(%one, %x) : f32[2, 3]\n"
+    "  %y = add(%a, %b) : f32[2, 3]\n"
+    "  output y = %y\n"
+    "}\n";
+
+const char* kRedundantOptimized =
+    "graph @redundant {\n"
+    "  %x = input() : f32[2, 3]\n"
+    "  %y = add(%x, %x) : f32[2, 3]\n"
+    "  output y = %y\n"
+    "}\n";
+
+TEST(Driver, DumpOptimizedIrByLevelOrPasses) {
+  std::string path = temp_file("redundant.rnn", kRedundantModel);
+  for (const char* options :
+       {"--emit=opt-ir", "-O1", "--emit=opt-ir -O1", "--passes=canonicalize"}) {
+    Outcome outcome = run_driver("dump " + std::string(options) + " " + path);
+    EXPECT_EQ(outcome.status, 0) << options << outcome.output;
+    EXPECT_EQ(outcome.output, kRedundantOptimized) << options;
+  }
+  for (const char* options : {"", "--emit=ir", "-O0", "--emit=opt-ir -O0", "--passes="}) {
+    Outcome outcome = run_driver("dump " + std::string(options) + " " + path);
+    EXPECT_EQ(outcome.status, 0) << options << outcome.output;
+    EXPECT_EQ(outcome.output, kRedundantModel) << options;
+  }
+  Outcome cse = run_driver("dump --passes=' cse , dce ' " + path);
+  EXPECT_EQ(cse.status, 0) << cse.output;
+  EXPECT_NE(cse.output.find("%a = mul(%x, %one)"), std::string::npos) << cse.output;
+  EXPECT_NE(cse.output.find("%y = add(%a, %a)"), std::string::npos) << cse.output;
+  EXPECT_EQ(cse.output.find("%b ="), std::string::npos) << cse.output;
+}
+
+TEST(Driver, PrintAfterAndTimePasses) {
+  std::string path = temp_file("redundant.rnn", kRedundantModel);
+  Outcome outcome = run_driver("dump --passes=cse,dce --print-after=cse --time-passes " + path);
+  ASSERT_EQ(outcome.status, 0) << outcome.output;
+  size_t printed = outcome.output.find("// IR after cse\ngraph @redundant {");
+  EXPECT_NE(printed, std::string::npos) << outcome.output;
+  // After cse the dead mul %b is still there; the final IR (after dce) has none.
+  EXPECT_NE(outcome.output.find("%b = mul", printed), std::string::npos) << outcome.output;
+  EXPECT_EQ(outcome.output.find("// IR after dce"), std::string::npos) << outcome.output;
+  size_t timing = outcome.output.find("=== pass timing ===");
+  ASSERT_NE(timing, std::string::npos) << outcome.output;
+  for (const char* row : {"cse", "dce", "(verifier)", "total"})
+    EXPECT_NE(outcome.output.find(std::string("\n  ") + row + " ", timing), std::string::npos)
+        << row;
+  Outcome unverified = run_driver("dump -O1 --no-verify-each " + path);
+  EXPECT_EQ(unverified.status, 0) << unverified.output;
+  EXPECT_EQ(unverified.output, kRedundantOptimized);
+}
+
+TEST(Driver, GraphvizToStdoutOrFile) {
+  std::string path = temp_file("redundant.rnn", kRedundantModel);
+  Outcome dot = run_driver("dump --dot " + path);
+  ASSERT_EQ(dot.status, 0) << dot.output;
+  EXPECT_EQ(dot.output.rfind("digraph \"redundant\" {\n", 0), 0u) << dot.output;
+  EXPECT_NE(dot.output.find("%b = mul"), std::string::npos) << dot.output;
+  EXPECT_EQ(dot.output.back(), '\n');
+  EXPECT_EQ(dot.output.find("graph @redundant"), std::string::npos) << dot.output;
+
+  std::string file = ::testing::TempDir() + "rnnc_driver_redundant.dot";
+  std::filesystem::remove(file);
+  Outcome both = run_driver("dump -O1 --dot=" + file + " " + path);
+  ASSERT_EQ(both.status, 0) << both.output;
+  EXPECT_EQ(both.output, kRedundantOptimized);
+  std::ifstream in(file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text.rfind("digraph \"redundant\" {\n", 0), 0u) << text;
+  EXPECT_EQ(text.find("mul"), std::string::npos) << "the optimized graph is drawn: " << text;
+  EXPECT_NE(text.find("%y = add"), std::string::npos) << text;
+}
+
+TEST(Driver, BadPipelineOptionsAreClearErrors) {
+  std::string path = temp_file("redundant.rnn", kRedundantModel);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--passes=bogus",
+       "--passes: unknown pass 'bogus' in pipeline (known passes: canonicalize, "},
+      {"--passes=cse,,dce", "item 2 is empty"},
+      {"--passes=dce,", "item 2 is empty"},
+      {"--passes=cse -O1", "give either --passes or -O<level>, not both"},
+      {"-O9", "unknown optimization level -O9 (known: -O0, -O1)"},
+      {"-O", "unknown optimization level -O (known: -O0, -O1)"},
+      {"--emit=ir -O1", "-O<level> runs passes, which --emit=ir does not"},
+      {"--emit=ir --passes=dce", "--passes runs passes, which --emit=ir does not"},
+      {"--emit=llvm", "--emit=llvm is not supported (supported: ir, opt-ir)"},
+      {"--print-after=bogus", "--print-after: cannot print after unknown pass 'bogus'"},
+      {"--passes=cse --print-after=dce",
+       "cannot print after pass 'dce': the pipeline does not run it (pipeline: cse)"},
+      {"-O0 --print-after=canonicalize", "the pipeline does not run it (pipeline: empty)"},
+      {"--time-passes=1", "option --time-passes takes no value"},
+      {"--dot=/nonexistent/dir/g.dot", "cannot write /nonexistent/dir/g.dot"},
+      {"-x", "unknown option -x"},
+  };
+  for (const auto& [options, message] : cases) {
+    Outcome outcome = run_driver("dump " + options + " " + path);
+    EXPECT_EQ(outcome.status, 1) << options << ": " << outcome.output;
+    EXPECT_NE(outcome.output.find("rnnc: error: "), std::string::npos) << options;
+    EXPECT_NE(outcome.output.find(message), std::string::npos) << options << ": " << outcome.output;
+  }
+}
+
+TEST(Driver, DumpHelpListsPassesAndLevels) {
+  Outcome outcome = run_driver("dump --help");
+  ASSERT_EQ(outcome.status, 0);
+  for (const char* text : {"--emit=ir", "--emit=opt-ir", "-O<level>", "-O0: (no passes)",
+                           "-O1: canonicalize", "--passes=", "--print-after=PASS", "--time-passes",
+                           "--no-verify-each", "--dot ", "--dot=FILE", "\n  canonicalize ",
+                           "\n  simplify ", "\n  fold-constants ", "\n  cse ", "\n  dce "})
+    EXPECT_NE(outcome.output.find(text), std::string::npos) << text;
 }
 
 TEST(Driver, HelpForEveryCommand) {

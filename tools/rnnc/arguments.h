@@ -5,8 +5,8 @@
 
 namespace rnnc::driver {
 
-/// A command line split into positional words and `--name=value` / `--name value` options
-/// (repeatable options keep every value in order).
+/// A command line split into positional words, `--name=value` / `--name value` options
+/// (repeatable options keep every value in order) and `-O<level>` (stored as option "O").
 struct Arguments {
   std::vector<std::string> positional;
   std::multimap<std::string, std::string> options;
@@ -18,9 +18,12 @@ struct Arguments {
   std::vector<std::string> all(const std::string& name) const;
 };
 
-/// Parses `argv[first..argc)`. Options listed in `flags` take no value. Throws
-/// rnnc::Error on an option outside `known` (naming it) or a missing value.
+/// Parses `argv[first..argc)`. Options listed in `flags` take no value; those in
+/// `optional_value` take one only as `--name=value` (alone, their value is empty); the
+/// others in `known` need one. `-O<level>` is accepted when "O" is in `known`. Throws
+/// rnnc::Error on any other option (naming it), a missing value, or a value given to a flag.
 Arguments parse_arguments(int argc, char** argv, int first, const std::vector<std::string>& known,
-                          const std::vector<std::string>& flags);
+                          const std::vector<std::string>& flags,
+                          const std::vector<std::string>& optional_value = {});
 
 }  // namespace rnnc::driver

@@ -7,7 +7,6 @@
 #include "codegen/interp/interpreter.h"
 #include "ir/error.h"
 #include "ir/parser.h"
-#include "ir/printer.h"
 #include "ir/verifier.h"
 #include "runtime/initializers.h"
 #include "runtime/npy.h"
@@ -16,34 +15,14 @@
 namespace rnnc::driver {
 namespace {
 
-const char* kDumpHelp =
-    "usage: rnnc dump MODEL.rnn [--emit=ir]\n"
-    "\n"
-    "Parses and verifies MODEL.rnn and prints it.\n"
-    "  --emit=ir   the text IR as parsed (the only stage so far)\n";
-
 const char* kRunHelp =
     "usage: rnnc run MODEL.rnn --input NAME=FILE.npy ... [--param NAME=FILE.npy ...]\n"
-    "                [--seed N] [--backend interp] --output-dir DIR\n"
+    "                [--seed N] [--backend interp] [--save-params] --output-dir DIR\n"
     "\n"
     "Runs the model's graph once and writes each graph output to DIR/<output name>.npy.\n"
     "Parameters not given with --param are initialized as the model declares (init, seed),\n"
     "with --seed added to every seed. Updates (a training step) are applied and, with\n"
     "--save-params, every parameter is written to DIR/params/<name>.npy.\n";
-
-bool wants_help(int argc, char** argv) {
-  for (int i = 2; i < argc; ++i)
-    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") return true;
-  return false;
-}
-
-std::unique_ptr<ir::Graph> load_model(const Arguments& arguments, const char* help) {
-  if (arguments.positional.size() != 1)
-    throw Error(std::string("expected one model file\n\n") + help);
-  auto graph = ir::parse_graph_file(arguments.positional[0]);
-  ir::verify(*graph);
-  return graph;
-}
 
 /// Splits "NAME=FILE" binding arguments.
 std::pair<std::string, std::string> split_binding(const std::string& text, const char* option) {
@@ -55,24 +34,27 @@ std::pair<std::string, std::string> split_binding(const std::string& text, const
 
 }  // namespace
 
-int dump_command(int argc, char** argv) {
-  if (wants_help(argc, argv)) return std::fputs(kDumpHelp, stdout), 0;
-  Arguments arguments = parse_arguments(argc, argv, 2, {"emit"}, {});
-  std::string emit = arguments.get("emit", "ir");
-  if (emit != "ir") throw Error("--emit=" + emit + " is not supported (supported: ir)");
-  auto graph = load_model(arguments, kDumpHelp);
-  std::cout << ir::print_graph(*graph);
-  return 0;
+bool wants_help(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") return true;
+  return false;
+}
+
+std::unique_ptr<ir::Graph> load_model(const Arguments& arguments, const std::string& help) {
+  if (arguments.positional.size() != 1) throw Error("expected one model file\n\n" + help);
+  auto graph = ir::parse_graph_file(arguments.positional[0]);
+  ir::verify(*graph);
+  return graph;
 }
 
 int run_command(int argc, char** argv) {
   if (wants_help(argc, argv)) return std::fputs(kRunHelp, stdout), 0;
-  Arguments arguments = parse_arguments(argc, argv, 2,
-                                        {"input", "param", "seed", "backend", "output-dir"},
-                                        {"save-params"});
+  Arguments arguments = parse_arguments(
+      argc, argv, 2, {"input", "param", "seed", "backend", "output-dir"}, {"save-params"});
   if (arguments.get("backend", "interp") != "interp")
     throw Error("unknown backend '" + arguments.get("backend") + "' (available: interp)");
-  if (!arguments.has("output-dir")) throw Error(std::string("--output-dir is required\n\n") + kRunHelp);
+  if (!arguments.has("output-dir"))
+    throw Error(std::string("--output-dir is required\n\n") + kRunHelp);
   auto graph = load_model(arguments, kRunHelp);
 
   Bindings inputs;
@@ -103,10 +85,12 @@ int run_command(int argc, char** argv) {
   std::error_code error;
   std::filesystem::create_directories(directory, error);
   if (error) throw Error("cannot create " + directory.string() + ": " + error.message());
-  for (const auto& [name, tensor] : outputs) write_npy((directory / (name + ".npy")).string(), tensor);
+  for (const auto& [name, tensor] : outputs)
+    write_npy((directory / (name + ".npy")).string(), tensor);
   if (arguments.has("save-params")) {
     std::filesystem::create_directories(directory / "params", error);
-    if (error) throw Error("cannot create " + (directory / "params").string() + ": " + error.message());
+    if (error)
+      throw Error("cannot create " + (directory / "params").string() + ": " + error.message());
     for (const auto& [name, tensor] : state)
       write_npy((directory / "params" / (name + ".npy")).string(), tensor);
   }

@@ -13,7 +13,7 @@ const char* kUsage =
     "usage: rnnc <command> [options]\n"
     "\n"
     "commands:\n"
-    "  dump   parse, verify and print a model (text IR)\n"
+    "  dump   parse, verify, optionally optimize and print a model (text IR or Graphviz)\n"
     "  run    run a model once on .npy inputs and write its outputs as .npy\n"
     "\n"
     "'rnnc <command> --help' describes each command.\n";

@@ -1,0 +1,125 @@
+// `rnnc dump`: every stage of the compiler made observable (text IR, optimized IR, the IR
+// after any pass, pass timings, Graphviz).
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "codegen/interp/constant_evaluator.h"
+#include "ir/dot.h"
+#include "ir/error.h"
+#include "ir/printer.h"
+#include "passes/pass_manager.h"
+#include "tools/rnnc/commands.h"
+
+namespace rnnc::driver {
+namespace {
+
+/// The help text, with the registered passes and the levels' pipelines (from passes.def).
+std::string dump_help() {
+  std::string help =
+      "usage: rnnc dump MODEL.rnn [--emit=ir|opt-ir] [-O<level> | --passes=P1,P2,...]\n"
+      "                 [--print-after=PASS]... [--time-passes] [--no-verify-each]\n"
+      "                 [--dot[=FILE]]\n"
+      "\n"
+      "Parses and verifies MODEL.rnn and prints it as text IR (or Graphviz with --dot).\n"
+      "  --emit=ir           the graph as parsed (the default without the options below)\n"
+      "  --emit=opt-ir       the graph after the optimization pipeline (-O1 unless told);\n"
+      "                      each option below but --dot implies it\n"
+      "  -O<level>           run the default pipeline of a level:\n";
+  for (const passes::PipelineLevel& level : passes::default_pipelines())
+    help += "                        -" + std::string(level.level) + ": " +
+            (level.pipeline.empty() ? std::string("(no passes)") : std::string(level.pipeline)) +
+            "\n";
+  help +=
+      "  --passes=P1,P2,...  run these passes in this order instead (see below)\n"
+      "  --print-after=PASS  print the IR to stderr after each run of PASS\n"
+      "                      (repeatable)\n"
+      "  --time-passes       print the time each pass took to stderr\n"
+      "  --no-verify-each    skip the verifier after each pass\n"
+      "  --dot               print Graphviz (DOT) instead of text IR\n"
+      "  --dot=FILE          write Graphviz to FILE, and the text IR to stdout\n"
+      "\n"
+      "passes:\n";
+  for (const passes::PassInfo& pass : passes::registered_passes()) {
+    std::string name(pass.name);
+    help += "  " + name + std::string(name.size() < 16 ? 16 - name.size() : 1, ' ') +
+            std::string(pass.description) + "\n";
+  }
+  return help;
+}
+
+/// The default pipeline of -O<level>; an unknown level is an error listing the known ones.
+std::string_view pipeline_of_level(const std::string& level) {
+  std::string known;
+  for (const passes::PipelineLevel& entry : passes::default_pipelines()) {
+    if (entry.level == "O" + level) return entry.pipeline;
+    known += (known.empty() ? "-" : ", -") + std::string(entry.level);
+  }
+  throw Error("unknown optimization level -O" + level + " (known: " + known + ")");
+}
+
+/// Runs the pipeline the options ask for on `graph`.
+void optimize(ir::Graph& graph, const Arguments& arguments) {
+  if (arguments.has("passes") && arguments.has("O"))
+    throw Error("give either --passes or -O<level>, not both");
+  passes::PassManagerOptions options;
+  options.verify_each = !arguments.has("no-verify-each");
+  options.time_passes = arguments.has("time-passes");
+  passes::PassManager manager(interp::pass_context_with_kernels(), options);
+  if (arguments.has("passes")) {
+    try {
+      manager.add_pipeline(arguments.get("passes"));
+    } catch (const Error& error) {
+      throw Error(std::string("--passes: ") + error.what());
+    }
+  } else {
+    manager.add_pipeline(pipeline_of_level(arguments.get("O", "1")));
+  }
+  for (const std::string& name : arguments.all("print-after")) {
+    try {
+      manager.print_after(name, std::cerr);
+    } catch (const Error& error) {
+      throw Error(std::string("--print-after: ") + error.what());
+    }
+  }
+  manager.run(graph);
+  if (options.time_passes) manager.print_timing_report(std::cerr);
+}
+
+}  // namespace
+
+int dump_command(int argc, char** argv) {
+  if (wants_help(argc, argv)) return std::fputs(dump_help().c_str(), stdout), 0;
+  Arguments arguments = parse_arguments(argc, argv, 2, {"emit", "passes", "print-after", "O"},
+                                        {"time-passes", "no-verify-each"}, {"dot"});
+  // The options that shape the pipeline ask for opt-ir themselves; with --emit=ir they
+  // contradict it.
+  const std::vector<std::string> pipeline_options = {"passes", "print-after", "time-passes",
+                                                     "no-verify-each", "O"};
+  std::string given;
+  for (const std::string& option : pipeline_options)
+    if (given.empty() && arguments.has(option)) given = option == "O" ? "-O<level>" : "--" + option;
+  std::string emit = arguments.get("emit", given.empty() ? "ir" : "opt-ir");
+  if (emit != "ir" && emit != "opt-ir")
+    throw Error("--emit=" + emit + " is not supported (supported: ir, opt-ir)");
+  if (emit == "ir" && !given.empty())
+    throw Error(given + " runs passes, which --emit=ir does not (use --emit=opt-ir)");
+  auto graph = load_model(arguments, dump_help());
+  if (emit == "opt-ir") optimize(*graph, arguments);
+
+  std::string dot_file = arguments.get("dot");
+  if (arguments.has("dot") && dot_file.empty()) {
+    std::cout << ir::print_dot(*graph);
+    return 0;
+  }
+  if (!dot_file.empty()) {
+    std::ofstream out(dot_file);
+    if (!out) throw Error("cannot write " + dot_file);
+    out << ir::print_dot(*graph);
+    if (!out.flush()) throw Error("cannot write " + dot_file);
+  }
+  std::cout << ir::print_graph(*graph);
+  return 0;
+}
+
+}  // namespace rnnc::driver
