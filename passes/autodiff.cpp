@@ -143,7 +143,7 @@ class BackwardPass {
   }
 
   /// `value` if it is named `name`, else a copy of the gradient node computing it (an identity
-  /// reshape for a node with several results, a scan), its result named `name`; pending
+  /// reshape for a node with several results or a body, a scan), its result named `name`; pending
   /// contributions that were `value` use the copy, so the original is left unused unless a
   /// gradient node already reads it.
   Value* renamed(Value* value, const std::string& name) {
@@ -151,7 +151,7 @@ class BackwardPass {
     const Node& node = *value->producer();
     assert(!original_.count(&node) && "an adjoint is always computed by an appended node");
     Value* copy = nullptr;
-    if (node.num_results() != 1) {
+    if (node.num_results() != 1 || !node.bodies().empty()) {
       copy = graph_.add(ir::OpKind::Reshape, {value}, {{"shape", value->shape()}}, name);
     } else {
       std::vector<ir::TensorType> declared;
