@@ -204,6 +204,41 @@ std::vector<TensorType> infer_scan(const std::vector<Value*>& operands, const At
   return results;
 }
 
+/// The result types of a fused node (see ops.def): the body outputs' types, after checking
+/// that the body is an elementwise expression over one index space reading the operands.
+std::vector<TensorType> infer_fused(const std::vector<Value*>& operands, const Graph& body) {
+  std::vector<Node*> inputs = body.nodes_of(OpKind::Input);
+  require(inputs.size() == operands.size(), "the fused body has " + std::to_string(inputs.size()) +
+                                                " inputs, but the node passes " +
+                                                std::to_string(operands.size()) + " operands");
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const TensorType& actual = inputs[i]->result()->type();
+    require(actual == operands[i]->type(), "fused body input %" + inputs[i]->result()->name() +
+                                               " is " + actual.to_string() + " but operand %" +
+                                               operands[i]->name() + " gives " +
+                                               operands[i]->type().to_string());
+  }
+  for (const auto& node : body.nodes()) {
+    OpKind kind = node->kind();
+    require(kind == OpKind::Input || kind == OpKind::Constant || kind == OpKind::Broadcast ||
+                node->info().has(kElementwise),
+            "a fused body may hold only inputs, constants, elementwise ops and broadcasts, not " +
+                std::string(node->info().name) + " (%" + node->result()->name() + ")");
+  }
+  require(!body.outputs().empty(), "a fused body needs at least one output");
+  require(body.updates().empty(), "a fused body may not update parameters");
+  const Shape& index_space = body.outputs()[0].value->shape();
+  std::vector<TensorType> results;
+  for (const GraphOutput& output : body.outputs()) {
+    require(output.value->shape() == index_space,
+            "fused body outputs differ in shape: '" + body.outputs()[0].name + "' is " +
+                shape_to_string(index_space) + " but '" + output.name + "' is " +
+                output.value->type().to_string() + " (all outputs share one index space)");
+    results.push_back(output.value->type());
+  }
+  return results;
+}
+
 TensorType infer_one(OpKind kind, const std::vector<Value*>& operands, const Attributes& attrs) {
   auto type = [&](size_t i) -> const TensorType& { return operands[i]->type(); };
   switch (kind) {
@@ -212,7 +247,8 @@ TensorType infer_one(OpKind kind, const std::vector<Value*>& operands, const Att
     case OpKind::Constant:
     case OpKind::Iota:
     case OpKind::Scan:
-      break;  // handled by infer_source and infer_scan
+    case OpKind::Fused:
+      break;  // handled by infer_source, infer_scan and infer_fused
     case OpKind::Neg:
     case OpKind::Abs:
     case OpKind::Sign:
@@ -349,6 +385,9 @@ std::vector<TensorType> infer_result_types(OpKind kind, const std::vector<Value*
   if (kind == OpKind::Scan) {
     require(bodies.size() == 1, "a scan needs exactly one body graph");
     inferred = infer_scan(operands, attrs, *bodies[0]);
+  } else if (kind == OpKind::Fused) {
+    require(bodies.size() == 1, "a fused node needs exactly one body graph");
+    inferred = infer_fused(operands, *bodies[0]);
   } else {
     inferred = {infer_one(kind, operands, attrs)};
   }

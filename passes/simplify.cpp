@@ -186,6 +186,7 @@ Value* simplify_node(const Node& node) {
     case OpKind::Gather:
     case OpKind::ScatterAdd:
     case OpKind::Scan:
+    case OpKind::Fused:
       return nullptr;
   }
   return nullptr;

@@ -16,6 +16,7 @@
 #include "ir/builder.h"
 #include "ir/error.h"
 #include "ir/scan_builder.h"
+#include "passes/fuse_elementwise.h"
 
 namespace rnnc {
 namespace {
@@ -196,6 +197,32 @@ Builder of_distinct_input(const Shape& shape, std::function<Value*(Value*)> op) 
   };
 }
 
+/// Fused nodes: a single-output expression with a broadcast operand and a constant, and a
+/// two-result node whose results feed a second fused node (so both result adjoints flow).
+Builder fused_case(bool two_results) {
+  return [=](Problem& p, Random& r) -> Value* {
+    Value* x = p.wrt_input("x", {2, 3}, r.away_from_zero(6));
+    Value* b = p.wrt_input("b", {3}, r.away_from_zero(3));
+    Value* c = p.fixed_input("c", DType::f64, {2, 3}, r.away_from_zero(6));
+    ir::Node* first =
+        passes::add_fused_node(p.graph, {x, b, c}, [&](const std::vector<Value*>& in) {
+          Value* bb = build::broadcast(in[1], {2, 3});
+          Value* gate = build::sigmoid(build::mul(in[0], bb));
+          Value* mixed =
+              build::add(build::mul(gate, build::tanh(in[2])), build::full_like(gate, 0.5));
+          if (!two_results) return std::vector<Value*>{build::mul(mixed, in[0])};
+          return std::vector<Value*>{mixed, build::sub(build::exp(bb), in[0])};
+        });
+    if (!two_results) return first->result();
+    return passes::add_fused_node(
+               p.graph, {first->result(0), first->result(1)},
+               [](const std::vector<Value*>& in) {
+                 return std::vector<Value*>{build::mul(in[0], build::tanh(in[1]))};
+               })
+        ->result();
+  };
+}
+
 Builder matmul_case(const Shape& batch, bool ta, bool tb) {
   return [=](Problem& p, Random& r) {
     const int64_t m = 2, k = 3, n = 4;
@@ -352,6 +379,8 @@ std::vector<GradientCase> gradient_cases() {
        }},
       {"scan_forward", K::Scan, scan_case(false, false)},
       {"scan_reverse_with_lengths", K::Scan, scan_case(true, true)},
+      {"fused_broadcast_and_constant", K::Fused, fused_case(false)},
+      {"fused_two_results_into_fused", K::Fused, fused_case(true)},
       {"scatter_add_repeated_indices", K::ScatterAdd,
        [](Problem& p, Random& r) {
          Value* indices = p.fixed_input("indices", DType::i32, {5}, {2, 0, 2, 2, 1});

@@ -126,8 +126,30 @@ std::unique_ptr<Graph> scan_graph() {
   return graph;
 }
 
+/// An elementwise expression fused into one node: a body graph with a broadcast operand, a
+/// splat constant and two outputs.
+std::unique_ptr<Graph> fused_graph() {
+  auto graph = std::make_unique<Graph>("fused_gates");
+  Value* x = graph->add_input("x", f32({2, 4}));
+  Value* b = graph->add_input("b", f32({4}));
+  auto body = std::make_unique<Graph>("gate");
+  Value* bx = body->add_input("x", f32({2, 4}));
+  Value* bb = body->add_input("b", f32({4}));
+  Value* gate = build::sigmoid(build::add(bx, build::broadcast(bb, {2, 4})));
+  Value* half = body->add_constant(f32({2, 4}), {0.5}, "half");
+  body->add_output("gate", gate);
+  body->add_output("mixed", build::mul(build::sub(gate, half), bx));
+  std::vector<std::unique_ptr<Graph>> bodies;
+  bodies.push_back(std::move(body));
+  Node* fused =
+      graph->add_node(OpKind::Fused, {x, b}, {}, {}, {"gate", "mixed"}, std::move(bodies));
+  graph->add_output("gate", fused->result(0));
+  graph->add_output("mixed", fused->result(1));
+  return graph;
+}
+
 std::vector<std::function<std::unique_ptr<Graph>()>> representative_graphs() {
-  return {diabetes_graph, layout_graph, indexing_graph, quoted_name_graph, scan_graph};
+  return {diabetes_graph, layout_graph, indexing_graph, quoted_name_graph, scan_graph, fused_graph};
 }
 
 void expect_same_structure(const Graph& a, const Graph& b) {

@@ -2,6 +2,7 @@
 
 #include <unordered_map>
 
+#include "codegen/interp/fused.h"
 #include "codegen/interp/kernels.h"
 #include "codegen/interp/scan.h"
 #include "ir/error.h"
@@ -28,8 +29,9 @@ Bindings Interpreter::run(const Bindings& inputs, Bindings& state) {
     std::vector<const Tensor*> operands;
     for (const ir::Value* operand : node->operands()) operands.push_back(&values.at(operand));
     try {
-      if (node->kind() == ir::OpKind::Scan) {
-        std::vector<Tensor> results = run_scan(*node, operands);
+      if (node->kind() == ir::OpKind::Scan || node->kind() == ir::OpKind::Fused) {
+        std::vector<Tensor> results = node->kind() == ir::OpKind::Scan ? run_scan(*node, operands)
+                                                                       : run_fused(*node, operands);
         for (size_t i = 0; i < results.size(); ++i) values[node->result(i)] = std::move(results[i]);
       } else {
         values[result] = evaluate_node(*node, operands);

@@ -297,7 +297,8 @@ Tensor evaluate_node(const ir::Node& node, const std::vector<const Tensor*>& in)
     case OpKind::ScatterAdd:
       return store(type, scatter_add(*in[0], *in[1], type.shape));
     case OpKind::Scan:
-      assert(false && "scan is run by run_scan");
+    case OpKind::Fused:
+      assert(false && "scan and fused nodes are run by run_scan and run_fused");
       return Tensor(type);
   }
   assert(false && "unhandled op");

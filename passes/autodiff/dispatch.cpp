@@ -9,7 +9,8 @@ OperandGradients operand_gradients(const ir::Node& node,
                                    const RuleContext& context) {
   using ir::OpKind;
   assert(result_grads.size() == node.num_results());
-  assert(node.kind() == OpKind::Scan || (node.num_results() == 1 && result_grads[0]));
+  assert(node.kind() == OpKind::Scan || node.kind() == OpKind::Fused ||
+         (node.num_results() == 1 && result_grads[0]));
   ir::Value* grad = result_grads[0];
   OperandGradients none(node.operands().size(), nullptr);
   switch (node.kind()) {
@@ -84,6 +85,8 @@ OperandGradients operand_gradients(const ir::Node& node,
       return scatter_add_gradient(node, grad);
     case OpKind::Scan:
       return scan_gradient(node, result_grads, context);
+    case OpKind::Fused:
+      return fused_gradient(node, result_grads, context);
   }
   assert(false && "unhandled op");
   return none;

@@ -114,4 +114,11 @@ OperandGradients scatter_add_gradient(const ir::Node& node, ir::Value* grad);
 OperandGradients scan_gradient(const ir::Node& node, const std::vector<ir::Value*>& result_grads,
                                const RuleContext& context);
 
+// Fusion (fused.cpp).
+/// fused: the vector-Jacobian product of the body (seeded at the results with an adjoint),
+/// inlined into the node's graph with the body inputs read from the operands and the body
+/// outputs from the node's results. Takes one adjoint per result (null where none flows).
+OperandGradients fused_gradient(const ir::Node& node, const std::vector<ir::Value*>& result_grads,
+                                const RuleContext& context);
+
 }  // namespace rnnc::passes::autodiff
