@@ -47,6 +47,8 @@ class Model {
   void output(const std::string& name, ir::Value* value) { graph_->add_output(name, value); }
   /// The trainable parameters of the graph, in creation order (see nn::weights).
   std::vector<ir::Value*> weights() const;
+  /// Hands the finished graph to the caller; the model must not be used afterwards.
+  std::unique_ptr<ir::Graph> release_graph() { return std::move(graph_); }
 
  private:
   std::unique_ptr<ir::Graph> graph_;
