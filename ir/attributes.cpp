@@ -6,9 +6,7 @@
 
 namespace rnnc::ir {
 
-AttrKind attr_value_kind(const AttrValue& value) {
-  return static_cast<AttrKind>(value.index());
-}
+AttrKind attr_value_kind(const AttrValue& value) { return static_cast<AttrKind>(value.index()); }
 
 const AttrValue& Attributes::at(const std::string& name) const {
   auto it = values_.find(name);
@@ -16,12 +14,8 @@ const AttrValue& Attributes::at(const std::string& name) const {
   return it->second;
 }
 
-int64_t Attributes::get_int(const std::string& name) const {
-  return std::get<int64_t>(at(name));
-}
-double Attributes::get_float(const std::string& name) const {
-  return std::get<double>(at(name));
-}
+int64_t Attributes::get_int(const std::string& name) const { return std::get<int64_t>(at(name)); }
+double Attributes::get_float(const std::string& name) const { return std::get<double>(at(name)); }
 const std::vector<int64_t>& Attributes::get_ints(const std::string& name) const {
   return std::get<std::vector<int64_t>>(at(name));
 }
@@ -38,12 +32,18 @@ namespace {
 AttrValue parse_default(const AttrSpec& spec) {
   const std::string& text = *spec.default_text;
   switch (spec.kind) {
-    case AttrKind::Int: return static_cast<int64_t>(std::stoll(text));
-    case AttrKind::Float: return std::stod(text);
-    case AttrKind::Ints: return std::vector<int64_t>{};
-    case AttrKind::Floats: return std::vector<double>{};
-    case AttrKind::Str: return text;
-    case AttrKind::DType: return *parse_dtype(text);
+    case AttrKind::Int:
+      return static_cast<int64_t>(std::stoll(text));
+    case AttrKind::Float:
+      return std::stod(text);
+    case AttrKind::Ints:
+      return std::vector<int64_t>{};
+    case AttrKind::Floats:
+      return std::vector<double>{};
+    case AttrKind::Str:
+      return text;
+    case AttrKind::DType:
+      return *parse_dtype(text);
   }
   return int64_t{0};
 }
@@ -53,8 +53,7 @@ AttrValue parse_default(const AttrSpec& spec) {
 void complete_attributes(const OpInfo& info, Attributes& attrs) {
   for (const auto& [name, value] : attrs.values()) {
     const AttrSpec* spec = info.attr(name);
-    if (!spec)
-      throw Error("op '" + std::string(info.name) + "' has no attribute '" + name + "'");
+    if (!spec) throw Error("op '" + std::string(info.name) + "' has no attribute '" + name + "'");
     AttrKind kind = attr_value_kind(value);
     // An integer literal is a valid float, and an int list a valid float list.
     if (kind != spec->kind) {
@@ -65,8 +64,8 @@ void complete_attributes(const OpInfo& info, Attributes& attrs) {
         attrs.set(name, std::vector<double>(ints.begin(), ints.end()));
       } else {
         throw Error("attribute '" + name + "' of op '" + std::string(info.name) +
-                    "' must be of kind " + std::string(attr_kind_name(spec->kind)) +
-                    ", not " + std::string(attr_kind_name(kind)));
+                    "' must be of kind " + std::string(attr_kind_name(spec->kind)) + ", not " +
+                    std::string(attr_kind_name(kind)));
       }
     }
   }

@@ -16,7 +16,9 @@ Value* sqrt(Value* x) { return unary(OpKind::Sqrt, x); }
 Value* tanh(Value* x) { return unary(OpKind::Tanh, x); }
 Value* sigmoid(Value* x) { return unary(OpKind::Sigmoid, x); }
 Value* relu(Value* x) { return unary(OpKind::Relu, x); }
-Value* cast(Value* x, DType dtype) { return graph_of(x).add(OpKind::Cast, {x}, {{"dtype", dtype}}); }
+Value* cast(Value* x, DType dtype) {
+  return graph_of(x).add(OpKind::Cast, {x}, {{"dtype", dtype}});
+}
 
 Value* add(Value* a, Value* b) { return binary(OpKind::Add, a, b); }
 Value* sub(Value* a, Value* b) { return binary(OpKind::Sub, a, b); }
@@ -62,8 +64,9 @@ Value* reduce_mean(Value* x, const std::vector<int64_t>& axes) {
 }
 
 Value* matmul(Value* a, Value* b, bool transpose_a, bool transpose_b) {
-  return graph_of(a).add(OpKind::MatMul, {a, b},
-                         {{"transpose_a", int64_t{transpose_a}}, {"transpose_b", int64_t{transpose_b}}});
+  return graph_of(a).add(
+      OpKind::MatMul, {a, b},
+      {{"transpose_a", int64_t{transpose_a}}, {"transpose_b", int64_t{transpose_b}}});
 }
 Value* gather(Value* table, Value* indices) {
   return graph_of(table).add(OpKind::Gather, {table, indices});

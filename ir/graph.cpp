@@ -11,7 +11,9 @@ namespace rnnc::ir {
 
 bool is_valid_name(std::string_view name) {
   if (name.empty()) return false;
-  auto is_alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  auto is_alpha = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+  };
   auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
   if (!is_alpha(name[0])) return false;
   return std::all_of(name.begin(), name.end(),
@@ -62,8 +64,8 @@ Node* Graph::add_node(OpKind kind, std::vector<Value*> operands, Attributes attr
   for (Value* operand : operands) {
     assert(operand && "null operand");
     if (operand->producer()->owner() != this)
-      throw Error("node " + describe(first_name, kind, operands) + ": operand %" +
-                  operand->name() + " belongs to another graph");
+      throw Error("node " + describe(first_name, kind, operands) + ": operand %" + operand->name() +
+                  " belongs to another graph");
   }
   std::vector<TensorType> types;
   try {
@@ -185,8 +187,7 @@ void Graph::rebuild_node(Node& node, std::vector<Value*> operands, Attributes at
   try {
     complete_attributes(info, attrs);
     types = infer_result_types(node.kind_, operands, attrs, {}, bodies);
-    if (types.size() < node.results_.size())
-      throw Error("the rebuilt node has fewer results");
+    if (types.size() < node.results_.size()) throw Error("the rebuilt node has fewer results");
     for (size_t i = 0; i < node.results_.size(); ++i)
       if (types[i] != node.results_[i]->type_)
         throw Error("rebuilding changes result %" + node.results_[i]->name_ + " from " +
@@ -202,7 +203,7 @@ void Graph::rebuild_node(Node& node, std::vector<Value*> operands, Attributes at
     auto value = std::make_unique<Value>();
     value->type_ = types[i];
     value->name_ = unique_name(hint < new_result_names.size() ? new_result_names[hint]
-                                                               : node.results_[0]->name_);
+                                                              : node.results_[0]->name_);
     value->producer_ = &node;
     value->index_ = i;
     values_by_name_[value->name_] = value.get();

@@ -26,9 +26,8 @@ std::vector<AttrSpec> parse_attr_specs(std::string_view specs) {
     size_t colon = item.find(':');
     size_t equals = item.find('=');
     spec.name = item.substr(0, colon);
-    spec.kind = parse_attr_kind(item.substr(colon + 1, equals == std::string::npos
-                                                            ? std::string::npos
-                                                            : equals - colon - 1));
+    spec.kind = parse_attr_kind(item.substr(
+        colon + 1, equals == std::string::npos ? std::string::npos : equals - colon - 1));
     if (equals != std::string::npos) spec.default_text = item.substr(equals + 1);
     result.push_back(spec);
   }
@@ -80,12 +79,18 @@ const std::vector<OpKind>& all_ops() {
 
 std::string_view attr_kind_name(AttrKind kind) {
   switch (kind) {
-    case AttrKind::Int: return "int";
-    case AttrKind::Float: return "float";
-    case AttrKind::Ints: return "ints";
-    case AttrKind::Floats: return "floats";
-    case AttrKind::Str: return "str";
-    case AttrKind::DType: return "dtype";
+    case AttrKind::Int:
+      return "int";
+    case AttrKind::Float:
+      return "float";
+    case AttrKind::Ints:
+      return "ints";
+    case AttrKind::Floats:
+      return "floats";
+    case AttrKind::Str:
+      return "str";
+    case AttrKind::DType:
+      return "dtype";
   }
   return "?";
 }

@@ -21,9 +21,9 @@ void require_sane_shape(const Shape& shape, const std::string& what) {
   int64_t count = 1;
   for (int64_t dim : shape) {
     require(dim >= 0, "negative dimension in " + what + " " + ints_to_string(shape));
-    require(dim <= kMaxElements && !__builtin_mul_overflow(count, dim, &count) &&
-                count <= kMaxElements,
-            what + " " + ints_to_string(shape) + " has more than 2^48 elements");
+    require(
+        dim <= kMaxElements && !__builtin_mul_overflow(count, dim, &count) && count <= kMaxElements,
+        what + " " + ints_to_string(shape) + " has more than 2^48 elements");
   }
 }
 
@@ -89,19 +89,18 @@ TensorType infer_reduction(OpKind kind, const TensorType& in, const std::vector<
 
 TensorType infer_matmul(const TensorType& a, const TensorType& b, bool ta, bool tb) {
   require(a.dtype == b.dtype, "operand types differ: " + a.to_string() + " and " + b.to_string());
-  require(a.rank() >= 2 && a.rank() == b.rank(),
-          "matmul needs operands of equal rank >= 2, got " + a.to_string() + " and " +
-              b.to_string());
+  require(a.rank() >= 2 && a.rank() == b.rank(), "matmul needs operands of equal rank >= 2, got " +
+                                                     a.to_string() + " and " + b.to_string());
   int64_t r = a.rank();
   for (int64_t i = 0; i < r - 2; ++i)
-    require(a.shape[i] == b.shape[i], "batch dimensions differ: " + a.to_string() + " and " +
-                                          b.to_string());
+    require(a.shape[i] == b.shape[i],
+            "batch dimensions differ: " + a.to_string() + " and " + b.to_string());
   int64_t m = ta ? a.shape[r - 1] : a.shape[r - 2];
   int64_t ka = ta ? a.shape[r - 2] : a.shape[r - 1];
   int64_t kb = tb ? b.shape[r - 1] : b.shape[r - 2];
   int64_t n = tb ? b.shape[r - 2] : b.shape[r - 1];
-  require(ka == kb, "inner dimensions " + std::to_string(ka) + " and " + std::to_string(kb) +
-                        " differ");
+  require(ka == kb,
+          "inner dimensions " + std::to_string(ka) + " and " + std::to_string(kb) + " differ");
   Shape shape(a.shape.begin(), a.shape.end() - 2);
   shape.push_back(m);
   shape.push_back(n);
@@ -136,8 +135,8 @@ std::vector<TensorType> infer_scan(const std::vector<Value*>& operands, const At
   require(attrs.get_int("has_lengths") == 0 || has_lengths, "has_lengths must be 0 or 1");
   require(num_carry >= 0 && num_sequences >= 1,
           "a scan needs num_carry >= 0 and at least one sequence (num_sequences >= 1)");
-  int64_t num_invariants = static_cast<int64_t>(operands.size()) - num_carry - num_sequences -
-                           (has_lengths ? 1 : 0);
+  int64_t num_invariants =
+      static_cast<int64_t>(operands.size()) - num_carry - num_sequences - (has_lengths ? 1 : 0);
   require(num_invariants >= 0, "a scan with num_carry = " + std::to_string(num_carry) +
                                    ", num_sequences = " + std::to_string(num_sequences) +
                                    (has_lengths ? " and lengths" : "") + " needs at least " +
@@ -345,7 +344,8 @@ TensorType infer_one(OpKind kind, const std::vector<Value*>& operands, const Att
                           attrs.get_int("transpose_b") != 0);
     case OpKind::Gather: {
       require(type(0).rank() >= 1, "gather needs a table of rank >= 1");
-      require(type(1).dtype == DType::i32, "gather indices must be i32, got " + type(1).to_string());
+      require(type(1).dtype == DType::i32,
+              "gather indices must be i32, got " + type(1).to_string());
       TensorType out{type(0).dtype, type(1).shape};
       out.shape.insert(out.shape.end(), type(0).shape.begin() + 1, type(0).shape.end());
       return out;
@@ -393,9 +393,9 @@ std::vector<TensorType> infer_result_types(OpKind kind, const std::vector<Value*
   }
   for (const TensorType& type : inferred) require_sane_shape(type.shape, "result shape");
   if (!declared.empty()) {
-    require(declared.size() == inferred.size(),
-            std::to_string(declared.size()) + " result type(s) declared, the op gives " +
-                std::to_string(inferred.size()));
+    require(declared.size() == inferred.size(), std::to_string(declared.size()) +
+                                                    " result type(s) declared, the op gives " +
+                                                    std::to_string(inferred.size()));
     for (size_t i = 0; i < inferred.size(); ++i)
       require(declared[i] == inferred[i], "declared type " + declared[i].to_string() +
                                               " differs from inferred " + inferred[i].to_string());

@@ -124,8 +124,8 @@ class Verifier {
       for (size_t i = 0; i < node.num_results(); ++i) declared.push_back(node.result(i)->type());
     std::vector<TensorType> inferred;
     try {
-      inferred = infer_result_types(node.kind(), node.operands(), node.attrs(), declared,
-                                      node.bodies());
+      inferred =
+          infer_result_types(node.kind(), node.operands(), node.attrs(), declared, node.bodies());
     } catch (const Error& error) {
       fail(node, error.what());
     }

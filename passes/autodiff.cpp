@@ -171,12 +171,11 @@ class BackwardPass {
     autodiff::RuleContext context;
     for (const Value* operand : node.operands())
       context.operand_needed.push_back(is_relevant(operand));
-    context.rebuild_forward = [this](const Node& forward, std::vector<Value*> operands,
-                                     ir::Attributes attrs,
-                                     std::vector<std::unique_ptr<Graph>> bodies,
-                                     const std::vector<std::string>& names) {
-      rebuild_forward(forward, std::move(operands), std::move(attrs), std::move(bodies), names);
-    };
+    context.rebuild_forward =
+        [this](const Node& forward, std::vector<Value*> operands, ir::Attributes attrs,
+               std::vector<std::unique_ptr<Graph>> bodies, const std::vector<std::string>& names) {
+          rebuild_forward(forward, std::move(operands), std::move(attrs), std::move(bodies), names);
+        };
     // The rule may rebuild the node with other operands: gradients are for the old ones.
     const std::vector<Value*> operands = node.operands();
     autodiff::OperandGradients grads = autodiff::operand_gradients(node, result_grads, context);

@@ -11,9 +11,8 @@ void check_one(const ir::Value& value, const Bindings& bindings, const char* wha
     throw Error(std::string("missing ") + what + " '" + value.name() + "' (" +
                 value.type().to_string() + ")");
   if (it->second.type() != value.type())
-    throw Error(std::string(what) + " '" + value.name() + "' is " +
-                it->second.type().to_string() + " but the graph declares " +
-                value.type().to_string());
+    throw Error(std::string(what) + " '" + value.name() + "' is " + it->second.type().to_string() +
+                " but the graph declares " + value.type().to_string());
 }
 
 }  // namespace

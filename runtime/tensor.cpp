@@ -36,18 +36,27 @@ Tensor Tensor::scalar(DType dtype, double value) { return from_doubles(dtype, {}
 
 double Tensor::get(int64_t i) const {
   switch (type_.dtype) {
-    case DType::f32: return data<float>()[i];
-    case DType::f64: return data<double>()[i];
-    case DType::i32: return data<int32_t>()[i];
+    case DType::f32:
+      return data<float>()[i];
+    case DType::f64:
+      return data<double>()[i];
+    case DType::i32:
+      return data<int32_t>()[i];
   }
   return 0;
 }
 
 void Tensor::set(int64_t i, double value) {
   switch (type_.dtype) {
-    case DType::f32: data<float>()[i] = static_cast<float>(value); return;
-    case DType::f64: data<double>()[i] = value; return;
-    case DType::i32: data<int32_t>()[i] = static_cast<int32_t>(value); return;
+    case DType::f32:
+      data<float>()[i] = static_cast<float>(value);
+      return;
+    case DType::f64:
+      data<double>()[i] = value;
+      return;
+    case DType::i32:
+      data<int32_t>()[i] = static_cast<int32_t>(value);
+      return;
   }
 }
 

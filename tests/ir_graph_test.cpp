@@ -26,8 +26,9 @@ TEST(Graph, ShapeErrorNamesNodeAndOperands) {
     build::matmul(x, w);
     FAIL() << "no error";
   } catch (const Error& error) {
-    EXPECT_STREQ(error.what(),
-                 "node %matmul = matmul(%x: f32[4, 3], %w: f32[4, 2]): inner dimensions 3 and 4 differ");
+    EXPECT_STREQ(
+        error.what(),
+        "node %matmul = matmul(%x: f32[4, 3], %w: f32[4, 2]): inner dimensions 3 and 4 differ");
   }
 }
 

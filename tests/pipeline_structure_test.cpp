@@ -8,10 +8,10 @@
 #include "codegen/interp/constant_evaluator.h"
 #include "codegen/interp/interpreter.h"
 #include "frontend/losses.h"
-#include "ir/builder.h"
-#include "ir/printer.h"
 #include "frontend/recurrent.h"
 #include "frontend/training.h"
+#include "ir/builder.h"
+#include "ir/printer.h"
 #include "passes/pass_manager.h"
 #include "runtime/initializers.h"
 #include "runtime/random.h"
@@ -29,7 +29,7 @@ constexpr int64_t kSteps = 5, kBatch = 3, kInput = 4, kHidden = 6, kClasses = 2;
 struct CellCase {
   std::string name;
   nn::CellKind cell;
-  std::string gates;          ///< lecture LSTM variant, else empty
+  std::string gates;         ///< lecture LSTM variant, else empty
   int64_t matmuls_per_step;  ///< in the forward body after O1
   /// Elementwise kernels per backward step after O1. Issue 4 asks for at most 2; the cells
   /// with PyTorch's stacked gate layout still need 3-4, because the gradient of their gate

@@ -36,10 +36,9 @@ std::unique_ptr<Graph> running_sum(int64_t steps, int64_t batch, bool reverse, b
 }
 
 Bindings running_sum_inputs(bool lengths) {
-  Bindings inputs{
-      {"xs", Tensor::from_doubles(DType::f64, {4, 2}, {1, 10, 2, 20, 3, 30, 4, 40})},
-      {"decay", Tensor::from_doubles(DType::f64, {2}, {0.5, 1})},
-      {"s0", Tensor::from_doubles(DType::f64, {2}, {100, 0})}};
+  Bindings inputs{{"xs", Tensor::from_doubles(DType::f64, {4, 2}, {1, 10, 2, 20, 3, 30, 4, 40})},
+                  {"decay", Tensor::from_doubles(DType::f64, {2}, {0.5, 1})},
+                  {"s0", Tensor::from_doubles(DType::f64, {2}, {100, 0})}};
   if (lengths) inputs["lengths"] = Tensor::from_ints({2}, {2, 4});
   return inputs;
 }
@@ -61,8 +60,7 @@ TEST(Scan, ReverseRunsTimeBackwardsAndStacksByTime) {
   Bindings state;
   Bindings out = interp::run_graph(*graph, running_sum_inputs(false), state);
   // Row 0 from t=3: 54, 30, 17, 9.5; stored at t = 3, 2, 1, 0.
-  EXPECT_EQ(out.at("ys").to_doubles(),
-            (std::vector<double>{9.5, 100, 17, 90, 30, 70, 54, 40}));
+  EXPECT_EQ(out.at("ys").to_doubles(), (std::vector<double>{9.5, 100, 17, 90, 30, 70, 54, 40}));
   EXPECT_EQ(out.at("s_final").to_doubles(), (std::vector<double>{9.5, 100}));
 }
 

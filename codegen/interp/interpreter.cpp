@@ -41,7 +41,8 @@ Bindings Interpreter::run(const Bindings& inputs, Bindings& state) {
     }
   }
   Bindings outputs;
-  for (const ir::GraphOutput& output : graph_.outputs()) outputs[output.name] = values.at(output.value);
+  for (const ir::GraphOutput& output : graph_.outputs())
+    outputs[output.name] = values.at(output.value);
   for (const ir::GraphUpdate& update : graph_.updates())
     state[update.parameter->name()] = values.at(update.new_value);
   return outputs;

@@ -76,8 +76,7 @@ std::vector<double> slice(const Tensor& in, const std::vector<int64_t>& starts,
   return out;
 }
 
-std::vector<double> pad(const Tensor& in, const std::vector<int64_t>& low,
-                        const Shape& out_shape) {
+std::vector<double> pad(const Tensor& in, const std::vector<int64_t>& low, const Shape& out_shape) {
   std::vector<double> out(ir::num_elements(out_shape), 0.0);
   for (int64_t i = 0; i < in.num_elements(); ++i) {
     std::vector<int64_t> index = unravel(i, in.shape());
@@ -152,8 +151,7 @@ std::vector<double> matmul(const Tensor& a, const Tensor& b, bool ta, bool tb,
 int64_t checked_index(const Tensor& indices, int64_t i, int64_t rows) {
   int64_t row = static_cast<int64_t>(indices.get(i));
   if (row < 0 || row >= rows)
-    throw Error("index " + std::to_string(row) + " out of range [0, " + std::to_string(rows) +
-                ")");
+    throw Error("index " + std::to_string(row) + " out of range [0, " + std::to_string(rows) + ")");
   return row;
 }
 
@@ -209,7 +207,8 @@ Tensor evaluate_constant(const ir::Node& node) {
     for (int64_t i = 0; i < type.num_elements(); ++i) values[i] = unravel(i, type.shape)[axis];
   } else {
     const auto& given = node.attrs().get_floats("value");
-    for (int64_t i = 0; i < type.num_elements(); ++i) values[i] = given.size() == 1 ? given[0] : given[i];
+    for (int64_t i = 0; i < type.num_elements(); ++i)
+      values[i] = given.size() == 1 ? given[0] : given[i];
   }
   return store(type, values);
 }
@@ -229,7 +228,8 @@ Tensor evaluate_node(const ir::Node& node, const std::vector<const Tensor*>& in)
     case OpKind::Abs:
       return store(type, map_unary(*in[0], [](double x) { return std::abs(x); }));
     case OpKind::Sign:
-      return store(type, map_unary(*in[0], [](double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }));
+      return store(type,
+                   map_unary(*in[0], [](double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }));
     case OpKind::Exp:
       return store(type, map_unary(*in[0], [](double x) { return std::exp(x); }));
     case OpKind::Log:
@@ -256,17 +256,23 @@ Tensor evaluate_node(const ir::Node& node, const std::vector<const Tensor*>& in)
                                     [&](double a, double b) { return divide(a, b, integer); }));
     }
     case OpKind::Pow:
-      return store(type, map_binary(*in[0], *in[1], [](double a, double b) { return std::pow(a, b); }));
+      return store(type,
+                   map_binary(*in[0], *in[1], [](double a, double b) { return std::pow(a, b); }));
     case OpKind::Max:
-      return store(type, map_binary(*in[0], *in[1], [](double a, double b) { return std::max(a, b); }));
+      return store(type,
+                   map_binary(*in[0], *in[1], [](double a, double b) { return std::max(a, b); }));
     case OpKind::Min:
-      return store(type, map_binary(*in[0], *in[1], [](double a, double b) { return std::min(a, b); }));
+      return store(type,
+                   map_binary(*in[0], *in[1], [](double a, double b) { return std::min(a, b); }));
     case OpKind::Greater:
-      return store(type, map_binary(*in[0], *in[1], [](double a, double b) { return a > b ? 1.0 : 0.0; }));
+      return store(
+          type, map_binary(*in[0], *in[1], [](double a, double b) { return a > b ? 1.0 : 0.0; }));
     case OpKind::Less:
-      return store(type, map_binary(*in[0], *in[1], [](double a, double b) { return a < b ? 1.0 : 0.0; }));
+      return store(
+          type, map_binary(*in[0], *in[1], [](double a, double b) { return a < b ? 1.0 : 0.0; }));
     case OpKind::Equal:
-      return store(type, map_binary(*in[0], *in[1], [](double a, double b) { return a == b ? 1.0 : 0.0; }));
+      return store(
+          type, map_binary(*in[0], *in[1], [](double a, double b) { return a == b ? 1.0 : 0.0; }));
     case OpKind::Select: {
       std::vector<double> out(type.num_elements());
       for (int64_t i = 0; i < type.num_elements(); ++i)

@@ -10,9 +10,8 @@ namespace {
 
 /// Bytes of one row (index along the leading dimension) of `tensor`.
 int64_t row_bytes(const Tensor& tensor) {
-  return tensor.shape().empty() || tensor.shape()[0] == 0
-             ? 0
-             : tensor.num_bytes() / tensor.shape()[0];
+  return tensor.shape().empty() || tensor.shape()[0] == 0 ? 0
+                                                          : tensor.num_bytes() / tensor.shape()[0];
 }
 
 /// Row `index` of `tensor` (leading dimension dropped).

@@ -24,8 +24,8 @@ struct RuleContext {
   /// did plus extra results appended after its own: every pointer to its results stays
   /// valid. The pass restores topological order when it finishes (the new operands may be
   /// appended nodes).
-  std::function<void(const ir::Node& node, std::vector<ir::Value*> operands,
-                     ir::Attributes attrs, std::vector<std::unique_ptr<ir::Graph>> bodies,
+  std::function<void(const ir::Node& node, std::vector<ir::Value*> operands, ir::Attributes attrs,
+                     std::vector<std::unique_ptr<ir::Graph>> bodies,
                      const std::vector<std::string>& new_result_names)>
       rebuild_forward;
 };

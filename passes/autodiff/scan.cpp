@@ -305,8 +305,7 @@ std::vector<Value*> stack_residuals(const Node& scan, const ScanSignature& sig,
         {"num_sequences", static_cast<int64_t>(sig.num_sequences + (mask ? 1 : 0))},
         {"reverse", int64_t{sig.reverse}},
         {"has_lengths", int64_t{0}}};
-    context.rebuild_forward(scan, std::move(operands), std::move(attrs), std::move(bodies),
-                            names);
+    context.rebuild_forward(scan, std::move(operands), std::move(attrs), std::move(bodies), names);
   }
   std::vector<Value*> stacks;
   for (size_t r = 0, stacked = 0; r < residuals.size(); ++r)
