@@ -11,25 +11,15 @@
 #include <vector>
 
 #include "runtime/npy.h"
+#include "tests/support/programs.h"
 
 namespace rnnc {
 namespace {
 
-struct Outcome {
-  int status;
-  std::string output;  ///< stdout and stderr together
-};
+using Outcome = testprog::ProgramRun;
 
 Outcome run_driver(const std::string& arguments) {
-  std::string command = std::string(RNNC_BINARY_DIR) + "/bin/rnnc " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  Outcome outcome{-1, ""};
-  std::array<char, 4096> buffer;
-  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe))
-    outcome.output.append(buffer.data(), n);
-  int status = pclose(pipe);
-  outcome.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return outcome;
+  return testprog::run_program(testprog::binary("rnnc") + " " + arguments);
 }
 
 /// Writes `contents` to a file in the test directory. ctest runs tests in parallel processes

@@ -7,44 +7,16 @@
 #include <sstream>
 #include <string>
 
+#include "tests/support/programs.h"
+
 namespace {
 
-/// The output (stdout and stderr) and exit status of running `command`.
-struct ProgramRun {
-  std::string output;
-  int status = -1;
-};
+using namespace rnnc::testprog;
 
-ProgramRun run_program(const std::string& command) {
-  ProgramRun result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return result;
-  char buffer[4096];
-  size_t count;
-  while ((count = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, count);
-  int status = pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-std::string binary(const std::string& name) {
-  return std::string(RNNC_BINARY_DIR) + "/bin/" + name;
-}
-
-/// The key=value pairs of the last line starting with "RESULT ".
+/// The RESULT fields as numbers.
 std::map<std::string, double> result_values(const std::string& output) {
   std::map<std::string, double> values;
-  std::istringstream lines(output);
-  std::string line, last;
-  while (std::getline(lines, line))
-    if (line.rfind("RESULT ", 0) == 0) last = line;
-  std::istringstream fields(last.substr(last.empty() ? 0 : 7));
-  std::string field;
-  while (fields >> field) {
-    size_t equals = field.find('=');
-    if (equals != std::string::npos)
-      values[field.substr(0, equals)] = std::stod(field.substr(equals + 1));
-  }
+  for (const auto& [key, text] : result_fields(output)) values[key] = std::stod(text);
   return values;
 }
 
