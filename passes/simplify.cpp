@@ -1,5 +1,6 @@
 #include "passes/simplify.h"
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "passes/canonicalize/rewriting.h"
@@ -29,6 +30,55 @@ bool is_identity_perm(const std::vector<int64_t>& perm) {
   return true;
 }
 
+/// One operand of a sum of pads: `part` placed at [start, start + size) of `axis`.
+struct PaddedPart {
+  Value* part;
+  int64_t start;
+};
+
+/// The pads that a tree of adds rooted at `value` sums, each padding along `axis` only;
+/// false when some leaf is not such a pad.
+bool collect_padded_parts(Value* value, int64_t& axis, std::vector<PaddedPart>& parts) {
+  constexpr size_t kMaxParts = 64;
+  const Node& node = *value->producer();
+  if (node.kind() == OpKind::Add)
+    return collect_padded_parts(node.operand(0), axis, parts) &&
+           collect_padded_parts(node.operand(1), axis, parts);
+  if (node.kind() != OpKind::Pad || parts.size() >= kMaxParts) return false;
+  const auto& low = node.attrs().get_ints("low");
+  const auto& high = node.attrs().get_ints("high");
+  int64_t padded_axis = -1;
+  for (size_t d = 0; d < low.size(); ++d) {
+    if (low[d] == 0 && high[d] == 0) continue;
+    if (padded_axis >= 0) return false;
+    padded_axis = static_cast<int64_t>(d);
+  }
+  if (padded_axis < 0 || (axis >= 0 && padded_axis != axis)) return false;
+  axis = padded_axis;
+  parts.push_back({node.operand(0), low[padded_axis]});
+  return true;
+}
+
+/// A sum of zero-padded parts that tile one axis exactly (the gradient of slicing a value
+/// into gates) is the concatenation of the parts: one copy instead of a chain of adds over
+/// mostly zeros. Null when the add is not such a sum.
+Value* concat_of_padded_sum(const Node& node) {
+  int64_t axis = -1;
+  std::vector<PaddedPart> parts;
+  if (!collect_padded_parts(node.result(), axis, parts) || parts.size() < 2) return nullptr;
+  std::sort(parts.begin(), parts.end(),
+            [](const PaddedPart& a, const PaddedPart& b) { return a.start < b.start; });
+  int64_t next = 0;
+  std::vector<Value*> operands;
+  for (const PaddedPart& part : parts) {
+    if (part.start != next) return nullptr;  // a gap or an overlap
+    next += part.part->shape()[axis];
+    operands.push_back(part.part);
+  }
+  if (next != node.result()->shape()[axis]) return nullptr;
+  return node.owner()->add(OpKind::Concat, operands, {{"axis", axis}}, node.result()->name());
+}
+
 /// Arithmetic identities of the binary ops; null when none applies.
 Value* simplify_binary(const Node& node) {
   Value* a = node.operand(0);
@@ -45,6 +95,7 @@ Value* simplify_binary(const Node& node) {
   if (kind == OpKind::Add) {
     if (is_constant_equal_to(b, 0)) return a;
     if (is_constant_equal_to(a, 0)) return b;
+    if (Value* concat = concat_of_padded_sum(node)) return concat;
   }
   if (kind == OpKind::Sub && is_constant_equal_to(b, 0)) return a;
   if (kind == OpKind::Div && is_constant_equal_to(b, 1)) return a;

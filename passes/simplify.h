@@ -16,6 +16,8 @@ namespace rnnc::passes {
 ///   slice over the full range -> x; slice(slice(x)) -> one slice; a slice of a concat that
 ///     lies within one part -> a slice of that part
 ///   concat of one operand, cast to x's own dtype -> x
+///   a tree of adds of pads along one axis whose windows tile it exactly -> the concat of
+///     the padded parts (the gradient of slicing a value into gates)
 /// Every rule gives the same numbers, except that x + 0 and x - (-0) turn a -0 into +0:
 /// signed zeros are not preserved (they compare equal; only 1/x tells them apart). Runs
 /// inside body graphs too; the replaced nodes are left unused, for dce. Returns true when a

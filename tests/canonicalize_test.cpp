@@ -256,6 +256,32 @@ TEST(Simplify, ConcatCastAndSelect) {
   EXPECT_EQ(graph.output("select_false"), y);
 }
 
+TEST(Simplify, SumOfPadsTilingAnAxisIsAConcat) {
+  Graph graph;
+  Value* a = graph.add_input("a", {DType::f64, {2, 3}});
+  Value* b = graph.add_input("b", {DType::f64, {2, 2}});
+  Value* c = graph.add_input("c", {DType::f64, {2, 1}});
+  // The gradient of slicing [2, 6] into gates of 3, 2 and 1 columns, summed in any order.
+  Value* pa = build::pad(a, {0, 0}, {0, 3});
+  Value* pb = build::pad(b, {0, 3}, {0, 1});
+  Value* pc = build::pad(c, {0, 5}, {0, 0});
+  graph.add_output("sum", build::add(pc, build::add(pa, pb)));
+  // A gap (no part covers column 5) or an overlap is not a concat.
+  graph.add_output("gap", build::add(pa, pb));
+  graph.add_output("overlap", build::add(pa, build::pad(c, {0, 2}, {0, 3})));
+  // Pads along two axes are not a concat either.
+  graph.add_output("two_axes", build::add(build::pad(a, {0, 0}, {1, 3}),
+                                          build::pad(graph.add_input("d", {DType::f64, {3, 6}}),
+                                                     {0, 0}, {0, 0})));
+  run_and_compare(graph);
+  const ir::Node* concat = graph.output("sum")->producer();
+  ASSERT_EQ(concat->kind(), OpKind::Concat);
+  EXPECT_EQ(concat->operands(), (std::vector<Value*>{a, b, c}));
+  EXPECT_EQ(concat->attrs().get_int("axis"), 1);
+  for (const char* name : {"gap", "overlap", "two_axes"})
+    EXPECT_EQ(graph.output(name)->producer()->kind(), OpKind::Add) << name;
+}
+
 TEST(Cse, MergesEqualNodesAndCommutedOperands) {
   Graph graph;
   Value* a = graph.add_input("a", {DType::f64, {2, 2}});
