@@ -19,10 +19,14 @@
 #include "passes/dce.h"
 #include "passes/fold_constants.h"
 #include "passes/simplify.h"
+#include "tests/support/compare.h"
 #include "tests/support/random_graph.h"
 
 namespace rnnc {
 namespace {
+
+using testcmp::expect_close;
+using testcmp::run_all;
 
 using ir::DType;
 using ir::Graph;
@@ -49,31 +53,6 @@ void random_bindings(const Graph& graph, uint64_t seed, Bindings& inputs, Bindin
     for (double& v : values) v = type.dtype == DType::i32 ? double(rng.between(-5, 5)) : rng.unit();
     Tensor tensor = Tensor::from_doubles(type.dtype, type.shape, values);
     (node->kind() == OpKind::Input ? inputs : state)[node->result()->name()] = tensor;
-  }
-}
-
-/// The outputs of one interpreter run, and the state after it as "state.NAME".
-Bindings run_all(const Graph& graph, const Bindings& inputs, Bindings state) {
-  Bindings results = interp::run_graph(graph, inputs, state);
-  for (auto& [name, tensor] : state) results["state." + name] = tensor;
-  return results;
-}
-
-/// Equal types, and every element equal within `tolerance` relative (NaN matching NaN).
-void expect_close(const Bindings& expected, const Bindings& actual, double tolerance,
-                  const std::string& context = "") {
-  ASSERT_EQ(expected.size(), actual.size()) << context;
-  for (const auto& [name, want] : expected) {
-    ASSERT_TRUE(actual.count(name)) << context << name;
-    const Tensor& got = actual.at(name);
-    ASSERT_EQ(want.type(), got.type()) << context << name;
-    for (int64_t i = 0; i < want.num_elements(); ++i) {
-      double a = want.get(i), b = got.get(i);
-      if (std::isnan(a) && std::isnan(b)) continue;
-      if (a == b) continue;
-      EXPECT_LE(std::abs(a - b), tolerance * std::max(std::abs(a), std::abs(b)))
-          << context << name << "[" << i << "]: " << a << " vs " << b;
-    }
   }
 }
 

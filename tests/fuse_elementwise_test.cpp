@@ -21,6 +21,7 @@
 #include "ir/verifier.h"
 #include "passes/autodiff.h"
 #include "passes/pass_manager.h"
+#include "tests/support/compare.h"
 #include "tests/support/random_graph.h"
 
 namespace rnnc {
@@ -43,26 +44,11 @@ void bind_all(const Graph& graph, uint64_t seed, Bindings& inputs, Bindings& sta
   }
 }
 
-/// Outputs of one run, and the state after it as "state.NAME".
-Bindings run_all(const Graph& graph, const Bindings& inputs, Bindings state) {
-  Bindings results = interp::run_graph(graph, inputs, state);
-  for (auto& [name, tensor] : state) results["state." + name] = tensor;
-  return results;
-}
+using testcmp::run_all;
 
+/// Every element equal within 1e-12 relative (see testcmp::expect_close).
 void expect_close(const Bindings& expected, const Bindings& actual, const std::string& context) {
-  ASSERT_EQ(expected.size(), actual.size()) << context;
-  for (const auto& [name, want] : expected) {
-    ASSERT_TRUE(actual.count(name)) << context << name;
-    const Tensor& got = actual.at(name);
-    ASSERT_EQ(want.type(), got.type()) << context << name;
-    for (int64_t i = 0; i < want.num_elements(); ++i) {
-      double a = want.get(i), b = got.get(i);
-      if ((std::isnan(a) && std::isnan(b)) || a == b) continue;
-      ASSERT_LE(std::abs(a - b), 1e-12 * std::max(std::abs(a), std::abs(b)))
-          << context << name << "[" << i << "]: " << a << " vs " << b;
-    }
-  }
+  testcmp::expect_close(expected, actual, 1e-12, context);
 }
 
 /// Fuses `graph`, checking that it verifies, computes the same numbers, that a second run
