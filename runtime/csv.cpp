@@ -187,7 +187,7 @@ void store_field(Tensor& tensor, int64_t index, const std::string& raw, size_t f
 }  // namespace
 
 CsvRows read_csv(const std::string& path, bool skip_header) {
-  const std::string text = read_file_bytes(path);
+  const std::string text = read_text_file(path);  // gunzips a ".gz" file
   CsvRows rows = CsvScanner(text, path).scan();
   if (skip_header && !rows.rows.empty()) {
     rows.rows.erase(rows.rows.begin());

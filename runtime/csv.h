@@ -13,7 +13,8 @@ struct CsvRows {
   std::vector<int64_t> line_numbers;  ///< 1-based line where each row starts
 };
 
-/// Reads every record of `path`, skipping `skip_header` first records. Throws rnnc::Error
+/// Reads every record of `path` (gunzipped first when it ends in ".gz", see
+/// runtime/text_file.h), skipping `skip_header` first records. Throws rnnc::Error
 /// naming the file and line on an unterminated quote or a missing file.
 CsvRows read_csv(const std::string& path, bool skip_header = false);
 
