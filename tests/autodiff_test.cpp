@@ -17,6 +17,7 @@
 #include "ir/error.h"
 #include "ir/scan_builder.h"
 #include "passes/fuse_elementwise.h"
+#include "tests/support/errors.h"
 
 namespace rnnc {
 namespace {
@@ -615,15 +616,7 @@ TEST(Autodiff, ReduceMaxSharesTiesEvenly) {
             (std::vector<double>{0.5, 0.5, 0, 0, 3, 3}));
 }
 
-/// The message of the rnnc::Error that `action` throws ("" when none).
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "";
-}
+using testerr::error_of;
 
 TEST(Autodiff, RejectsNonScalarOrIntegerLossAndIntegerWrt) {
   Graph graph;

@@ -11,6 +11,7 @@
 #include "ir/printer.h"
 #include "ir/verifier.h"
 #include "passes/fuse_elementwise.h"
+#include "tests/support/errors.h"
 
 namespace rnnc {
 namespace {
@@ -36,14 +37,7 @@ struct FusedGraph {
   }
 };
 
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "";
-}
+using testerr::error_of;
 
 TEST(Fused, ResultsAreTheBodyOutputs) {
   FusedGraph g;

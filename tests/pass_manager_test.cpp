@@ -12,6 +12,7 @@
 #include "ir/error.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
+#include "tests/support/errors.h"
 
 namespace rnnc {
 namespace {
@@ -19,16 +20,7 @@ namespace {
 using ir::DType;
 using passes::PassManager;
 
-/// The message of the rnnc::Error `body` throws ("" when it throws none).
-template <typename Body>
-std::string error_of(Body body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "";
-}
+using testerr::error_of;
 
 /// y = x * 1 + x * 1 (a graph canonicalize shrinks to x + x).
 std::unique_ptr<ir::Graph> small_graph() {

@@ -9,6 +9,7 @@
 
 #include "ir/error.h"
 #include "runtime/csv.h"
+#include "tests/support/errors.h"
 
 namespace rnnc {
 namespace {
@@ -30,15 +31,7 @@ class CsvFile {
   std::string path_;
 };
 
-template <class F>
-std::string error_of(F&& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "<no error>";
-}
+using testerr::error_of;
 
 std::string numeric_error(const std::string& text, DType dtype = DType::f32,
                           bool skip_header = false) {

@@ -14,6 +14,7 @@
 #include "ir/graph.h"
 #include "runtime/initializers.h"
 #include "runtime/random.h"
+#include "tests/support/errors.h"
 
 namespace rnnc {
 namespace {
@@ -32,15 +33,7 @@ Moments moments_of(const std::vector<double>& values) {
   return m;
 }
 
-template <class F>
-std::string error_of(F&& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "<no error>";
-}
+using testerr::error_of;
 
 // ---------------------------------------------------------------------------------------
 // Rng

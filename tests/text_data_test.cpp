@@ -16,6 +16,7 @@
 #include "runtime/text_file.h"
 #include "runtime/vocabulary.h"
 #include "runtime/word_vectors.h"
+#include "tests/support/errors.h"
 
 namespace rnnc {
 namespace {
@@ -59,16 +60,7 @@ void append_gzip_member(const fs::path& path, const std::string& text) {
   ASSERT_EQ(gzclose(file), Z_OK);
 }
 
-/// The message of the rnnc::Error `action` throws ("" when it throws none).
-template <class Action>
-std::string error_of(Action action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "";
-}
+using testerr::error_of;
 
 std::vector<int32_t> ints(const Tensor& tensor) {
   std::vector<int32_t> values(tensor.data<int32_t>(),
