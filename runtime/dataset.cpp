@@ -24,7 +24,7 @@ void check_rows(const std::vector<int64_t>& rows, int64_t size) {
                   std::to_string(size) + ")");
 }
 
-/// The rows `rows` of `column` into a tensor of `batch_size` rows (the rest zeros).
+/// The rows `rows` of `column` into a tensor of `batch_size` rows (the rest copies of rows[0]).
 Tensor gather_rows(const Tensor& column, const std::vector<int64_t>& rows, int64_t batch_size) {
   Shape shape = column.shape();
   shape[0] = batch_size;
@@ -32,8 +32,10 @@ Tensor gather_rows(const Tensor& column, const std::vector<int64_t>& rows, int64
   int64_t bytes = row_bytes(column);
   const auto* source = static_cast<const unsigned char*>(column.raw());
   auto* target = static_cast<unsigned char*>(out.raw());
-  for (size_t i = 0; i < rows.size(); ++i)
-    std::memcpy(target + i * bytes, source + rows[i] * bytes, bytes);
+  for (int64_t i = 0; i < batch_size; ++i) {
+    int64_t row = i < static_cast<int64_t>(rows.size()) ? rows[i] : rows[0];
+    std::memcpy(target + i * bytes, source + row * bytes, bytes);
+  }
   return out;
 }
 
@@ -90,6 +92,7 @@ std::pair<Dataset, Dataset> Dataset::split(double fraction, uint64_t seed) const
 }
 
 Bindings Dataset::batch(const std::vector<int64_t>& rows, int64_t batch_size) const {
+  if (rows.empty()) throw Error("dataset: a batch needs at least one example");
   if (static_cast<int64_t>(rows.size()) > batch_size)
     throw Error("dataset: " + std::to_string(rows.size()) + " rows do not fit a batch of " +
                 std::to_string(batch_size));

@@ -35,9 +35,10 @@ class Dataset {
   std::pair<Dataset, Dataset> split(double fraction, uint64_t seed) const;
 
   /// The rows `rows` of every column gathered into a batch of exactly `batch_size` examples:
-  /// row i of each tensor is example rows[i], and rows past rows.size() are zeros (padding;
-  /// the caller knows how many rows are real). Throws rnnc::Error when rows.size() exceeds
-  /// batch_size or an index is out of range.
+  /// row i of each tensor is example rows[i], and rows past rows.size() repeat example rows[0]
+  /// (padding that is valid input for any model: sequence lengths >= 1, indices in range; the
+  /// caller knows how many rows are real). Throws rnnc::Error when rows is empty or longer
+  /// than batch_size, or an index is out of range.
   Bindings batch(const std::vector<int64_t>& rows, int64_t batch_size) const;
 
  private:

@@ -47,18 +47,19 @@ TEST(Dataset, ColumnsMustAgreeOnTheNumberOfExamples) {
   EXPECT_THROW(data.column("missing"), Error);
 }
 
-TEST(Dataset, SubsetAndBatchGatherRowsAndPadWithZeros) {
+TEST(Dataset, SubsetAndBatchGatherRowsAndPadWithTheFirstRow) {
   Dataset data = numbered(6);
   Dataset picked = data.subset({4, 1, 4});
   EXPECT_EQ(ids_of(picked), (std::vector<double>{4, 1, 4}));
   EXPECT_EQ(picked.column("pair").to_doubles(), (std::vector<double>{4, 40, 1, 10, 4, 40}));
   Bindings batch = data.batch({5, 2}, 4);
   EXPECT_EQ(batch.at("id").shape(), (Shape{4}));
-  EXPECT_EQ(batch.at("id").to_doubles(), (std::vector<double>{5, 2, 0, 0}));
+  EXPECT_EQ(batch.at("id").to_doubles(), (std::vector<double>{5, 2, 5, 5}));
   EXPECT_EQ(batch.at("pair").shape(), (Shape{4, 2}));
-  EXPECT_EQ(batch.at("pair").to_doubles(), (std::vector<double>{5, 50, 2, 20, 0, 0, 0, 0}));
+  EXPECT_EQ(batch.at("pair").to_doubles(), (std::vector<double>{5, 50, 2, 20, 5, 50, 5, 50}));
   EXPECT_THROW(data.batch({0, 1, 2}, 2), Error);
   EXPECT_THROW(data.batch({6}, 2), Error);
+  EXPECT_THROW(data.batch({}, 2), Error);
   EXPECT_THROW(data.subset({-1}), Error);
 }
 
@@ -141,8 +142,8 @@ TEST(Trainer, EvaluationCountsEveryRealExampleOnce) {
   EXPECT_EQ(result.examples, 10);
   EXPECT_EQ(result.accuracy, 1.0);
   EXPECT_DOUBLE_EQ(result.loss, 4.5);  // mean of ids 0..9; padded rows excluded
-  for (int id = 1; id < 10; ++id) EXPECT_EQ(seen.count(id), 1u);
-  EXPECT_EQ(seen.count(0), 3u);  // example 0 and two padding rows
+  for (int id = 0; id < 10; ++id) EXPECT_EQ(seen.count(id), id == 8 ? 3u : 1u);
+  EXPECT_EQ(seen.count(8), 3u);  // example 8 and two padding rows repeating it
 }
 
 /// A fake training run: each step adds 1 to state "w"; after each epoch the dev accuracy is

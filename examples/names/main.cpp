@@ -170,9 +170,6 @@ nn::Model build_model(const Options& options, int64_t batch, int64_t steps, int6
   nn::Model model(DType::f32, static_cast<uint64_t>(options.seed));
   Value* names = model.input("names", {batch, steps}, DType::i32);
   Value* lengths = model.input("lengths", {batch}, DType::i32);
-  // The evaluation pads its last batch with zero rows; a Scan needs lengths >= 1, so those
-  // rows (whose results are not counted) run one step of padding.
-  Value* at_least_one = build::max(lengths, build::full_like(lengths, 1));
   nn::Embedding embed(model, "embedding", characters, options.hidden);
   nn::RecurrentConfig config;
   config.cell = nn::CellKind::Gru;
@@ -182,8 +179,8 @@ nn::Model build_model(const Options& options, int64_t batch, int64_t steps, int6
   config.bidirectional = true;
   nn::Recurrent gru(model, "gru", config);
   nn::Linear fc(model, "fc", options.hidden, countries);
-  Value* h_n = gru(embed(build::transpose(names, {1, 0})), at_least_one).h_n;  // [2L, B, H]
-  Value* logits = fc(last_state(h_n, 2 * options.layers - 1));  // PyTorch's hidden[-1]
+  Value* h_n = gru(embed(build::transpose(names, {1, 0})), lengths).h_n;  // [2L, B, H]
+  Value* logits = fc(last_state(h_n, 2 * options.layers - 1));            // PyTorch's hidden[-1]
   Value* labels = model.input("label", {batch}, DType::i32);
   model.output("correct", nn::multiclass_correct(logits, labels));
   if (training) {
