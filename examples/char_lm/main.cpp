@@ -1,0 +1,252 @@
+// The lecture's character-level language model: a character LSTM on Tiny Shakespeare
+// (data/shakespeare/shakespeare.txt.gz). The first nine tenths of the text train it on random
+// windows; the last tenth measures held-out bits per character. Training is either teacher
+// forced (every step reads the true previous character) or free running (every step after
+// the first reads the character the model itself predicted at the step before, as the
+// lecture contrasts). Afterwards the model continues a prime, sampling at a temperature.
+//
+// Usage: char_lm [--steps N] [--batch-size B] [--seq-len T] [--hidden H] [--embedding E]
+//                [--lr LR] [--clip C] [--mode teacher|free] [--eval-every N]
+//                [--val-windows N] [--max-chars N] [--prime TEXT] [--temperature X]
+//                [--sample-length N] [--seed S] [--backend NAME] [--data DIR]
+// Prints progress, the sample, then `RESULT val_bpc=... train_loss=... steps=... mode=...`.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "codegen/backend.h"
+#include "examples/char_lm/model.h"
+#include "ir/error.h"
+#include "runtime/initializers.h"
+#include "runtime/random.h"
+#include "runtime/text_file.h"
+#include "runtime/vocabulary.h"
+
+namespace {
+
+using charlm::Options;
+
+const char* const kUsage =
+    "usage: char_lm [--steps N] [--batch-size B] [--seq-len T] [--hidden H] [--embedding E] "
+    "[--lr LR] [--clip C] [--mode teacher|free] [--eval-every N] [--val-windows N] "
+    "[--max-chars N] [--prime TEXT] [--temperature X] [--sample-length N] [--seed S] "
+    "[--backend NAME] [--data DIR]";
+
+/// `text` as a number in [minimum, maximum]; throws naming the option otherwise.
+double parse_number(const std::string& option, const std::string& text, double minimum,
+                    double maximum) {
+  char* end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(value >= minimum && value <= maximum))
+    throw rnnc::Error(option + " must be a number in [" + std::to_string(minimum) + ", " +
+                      std::to_string(maximum) + "], got '" + text + "'");
+  return value;
+}
+
+Options parse_options(int argc, char** argv) {
+  Options options;
+  const std::map<std::string, std::pair<int64_t*, std::pair<int64_t, int64_t>>> integers = {
+      {"--steps", {&options.steps, {0, 10000000}}},
+      {"--batch-size", {&options.batch_size, {1, 4096}}},
+      {"--seq-len", {&options.seq_len, {1, 10000}}},
+      {"--hidden", {&options.hidden, {1, 4096}}},
+      {"--embedding", {&options.embedding, {1, 4096}}},
+      {"--eval-every", {&options.eval_every, {0, 10000000}}},
+      {"--val-windows", {&options.val_windows, {0, 100000000}}},
+      {"--max-chars", {&options.max_chars, {0, INT32_MAX}}},
+      {"--sample-length", {&options.sample_length, {0, 100000}}},
+      {"--seed", {&options.seed, {0, INT32_MAX}}},
+  };
+  const std::map<std::string, std::pair<double*, std::pair<double, double>>> reals = {
+      {"--lr", {&options.lr, {0, 10}}},
+      {"--clip", {&options.clip, {0, 1e9}}},
+      {"--temperature", {&options.temperature, {1e-3, 100}}},
+  };
+  for (int i = 1; i < argc; i += 2) {
+    const std::string option = argv[i];
+    if (i + 1 >= argc) throw rnnc::Error(option + " needs a value\n" + kUsage);
+    const std::string value = argv[i + 1];
+    if (option == "--data") {
+      options.data_dir = value;
+    } else if (option == "--prime") {
+      options.prime = value;
+    } else if (option == "--backend") {
+      options.backend = value;
+    } else if (option == "--mode") {
+      if (value != "teacher" && value != "free")
+        throw rnnc::Error("--mode must be teacher or free, got '" + value + "'");
+      options.free_running = value == "free";
+    } else if (auto integer = integers.find(option); integer != integers.end()) {
+      const auto& [target, range] = integer->second;
+      *target = static_cast<int64_t>(parse_number(option, value, static_cast<double>(range.first),
+                                                  static_cast<double>(range.second)));
+      if (static_cast<double>(*target) != std::strtod(value.c_str(), nullptr))
+        throw rnnc::Error(option + " must be an integer, got '" + value + "'");
+    } else if (auto real = reals.find(option); real != reals.end()) {
+      const auto& [target, range] = real->second;
+      *target = parse_number(option, value, range.first, range.second);
+    } else {
+      throw rnnc::Error("unknown option '" + option + "'\n" + kUsage);
+    }
+  }
+  return options;
+}
+
+/// ids[start + t] for t in [0, T) of each window start, time-major [T, B].
+rnnc::Tensor windows(const std::vector<int32_t>& ids, const std::vector<int64_t>& starts,
+                     int64_t steps, int64_t offset) {
+  const int64_t batch = static_cast<int64_t>(starts.size());
+  std::vector<int32_t> values(static_cast<size_t>(steps * batch));
+  for (int64_t t = 0; t < steps; ++t)
+    for (int64_t b = 0; b < batch; ++b) values[t * batch + b] = ids[starts[b] + offset + t];
+  return rnnc::Tensor::from_ints({steps, batch}, values);
+}
+
+/// Held-out bits per character over consecutive windows of the validation ids (at most
+/// `max_windows`, 0: all), each predicting its next T characters from a fresh state.
+double validation_bpc(rnnc::Executable& evaluate, rnnc::Bindings& state,
+                      const std::vector<int32_t>& ids, const Options& options) {
+  const int64_t steps = options.seq_len, batch = options.batch_size;
+  int64_t count = (static_cast<int64_t>(ids.size()) - 1) / steps;
+  if (options.val_windows > 0) count = std::min(count, options.val_windows);
+  if (count < 1) throw rnnc::Error("the validation text is shorter than one window");
+  double nats = 0;
+  for (int64_t first = 0; first < count; first += batch) {
+    std::vector<int64_t> starts;
+    for (int64_t w = first; w < std::min(count, first + batch); ++w) starts.push_back(w * steps);
+    const size_t real = starts.size();
+    starts.resize(static_cast<size_t>(batch), starts[0]);  // padding rows, not counted
+    rnnc::Bindings inputs{{"x", windows(ids, starts, steps, 0)},
+                          {"y", windows(ids, starts, steps, 1)}};
+    rnnc::Tensor row_loss = evaluate.run(inputs, state).at("row_loss");
+    for (size_t b = 0; b < real; ++b) nats += row_loss.get(static_cast<int64_t>(b));
+  }
+  return nats / (static_cast<double>(count * steps) * std::log(2.0));
+}
+
+/// Continues `prime` by `length` characters sampled from softmax(logits / temperature).
+std::string sample(rnnc::Executable& step, rnnc::Bindings& state,
+                   const rnnc::CharVocabulary& vocabulary, const Options& options) {
+  std::vector<int32_t> prime = vocabulary.encode(options.prime);
+  const int64_t hidden = options.hidden;
+  rnnc::Tensor h(rnnc::TensorType{rnnc::ir::DType::f32, {1, 1, hidden}});
+  rnnc::Tensor c = h;
+  rnnc::Rng rng(static_cast<uint64_t>(options.seed) + 7);
+  std::u32string text;
+  int32_t next = prime[0];
+  for (int64_t n = 0; n < static_cast<int64_t>(prime.size()) + options.sample_length - 1; ++n) {
+    rnnc::Bindings inputs{{"x", rnnc::Tensor::from_ints({1, 1}, {next})}, {"h0", h}, {"c0", c}};
+    rnnc::Bindings out = step.run(inputs, state);
+    h = out.at("h_n");
+    c = out.at("c_n");
+    if (n + 1 < static_cast<int64_t>(prime.size())) {
+      next = prime[n + 1];
+      continue;
+    }
+    const rnnc::Tensor& logits = out.at("logits");
+    std::vector<double> weights(static_cast<size_t>(logits.num_elements()));
+    double top = -INFINITY;
+    for (int64_t v = 1; v < logits.num_elements(); ++v) top = std::max(top, logits.get(v));
+    double total = 0;
+    for (int64_t v = 1; v < logits.num_elements(); ++v)  // id 0 is padding: never sampled
+      total += weights[v] = std::exp((logits.get(v) - top) / options.temperature);
+    double pick = rng.uniform() * total;
+    next = static_cast<int32_t>(logits.num_elements() - 1);
+    for (int64_t v = 1; v < logits.num_elements(); ++v)
+      if ((pick -= weights[v]) < 0) {
+        next = static_cast<int32_t>(v);
+        break;
+      }
+    text += vocabulary.character(next);
+  }
+  return options.prime + rnnc::encode_utf8(text);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+int run(const Options& given) {
+  Options options = given;
+  if (options.backend.empty()) {
+    std::vector<std::string> backends = rnnc::codegen::available_backends();
+    bool has_cpu = std::find(backends.begin(), backends.end(), "cpu") != backends.end();
+    options.backend = has_cpu ? "cpu" : "interp";
+  }
+  std::string text = rnnc::read_text_file(options.data_dir + "/shakespeare/shakespeare.txt.gz");
+  if (options.max_chars > 0 && static_cast<int64_t>(text.size()) > options.max_chars)
+    text.resize(static_cast<size_t>(options.max_chars));
+  rnnc::CharVocabulary vocabulary = rnnc::CharVocabulary::from_texts({text});
+  std::vector<int32_t> ids = vocabulary.encode(text);
+  try {
+    vocabulary.encode(options.prime);  // fail before training, not after it
+  } catch (const rnnc::Error& error) {
+    throw rnnc::Error(std::string("--prime: ") + error.what());
+  }
+  const size_t split = ids.size() - ids.size() / 10;
+  std::vector<int32_t> train(ids.begin(), ids.begin() + static_cast<int64_t>(split));
+  std::vector<int32_t> val(ids.begin() + static_cast<int64_t>(split), ids.end());
+  if (static_cast<int64_t>(train.size()) <= options.seq_len + 1)
+    throw rnnc::Error("the training text (" + std::to_string(train.size()) +
+                      " characters) is shorter than one window of --seq-len + 1");
+  std::printf("char_lm: %zu characters (%zu train, %zu held out), vocabulary %lld, %s training\n",
+              ids.size(), train.size(), val.size(), static_cast<long long>(vocabulary.size() - 1),
+              options.free_running ? "free-running" : "teacher-forced");
+
+  const int64_t characters = vocabulary.size();
+  auto start = std::chrono::steady_clock::now();
+  rnnc::nn::Model train_model = charlm::training_model(options, characters);
+  rnnc::nn::Model eval_model = charlm::evaluation_model(options, characters);
+  rnnc::nn::Model step_model = charlm::sampling_model(options, characters);
+  auto train_step = rnnc::codegen::compile(train_model.graph(), options.backend);
+  auto evaluate = rnnc::codegen::compile(eval_model.graph(), options.backend);
+  auto sample_step = rnnc::codegen::compile(step_model.graph(), options.backend);
+  std::printf("compiled for %s in %.2f s\n", options.backend.c_str(), seconds_since(start));
+
+  rnnc::Bindings state = rnnc::initialize_parameters(train_model.graph());
+  rnnc::Rng rng(static_cast<uint64_t>(options.seed));
+  const int64_t last_start = static_cast<int64_t>(train.size()) - options.seq_len - 1;
+  double recent_loss = NAN, val_bpc = NAN;
+  start = std::chrono::steady_clock::now();
+  for (int64_t step = 1; step <= options.steps; ++step) {
+    std::vector<int64_t> starts;
+    for (int64_t b = 0; b < options.batch_size; ++b)
+      starts.push_back(static_cast<int64_t>(rng.below(static_cast<uint64_t>(last_start + 1))));
+    rnnc::Bindings inputs{{"x", windows(train, starts, options.seq_len, 0)},
+                          {"y", windows(train, starts, options.seq_len, 1)}};
+    double loss = train_step->run(inputs, state).at("loss").get(0);
+    if (!std::isfinite(loss))
+      throw rnnc::Error("training diverged at step " + std::to_string(step));
+    recent_loss = std::isnan(recent_loss) ? loss : 0.98 * recent_loss + 0.02 * loss;
+    if (options.eval_every > 0 && (step % options.eval_every == 0 || step == options.steps)) {
+      val_bpc = validation_bpc(*evaluate, state, val, options);
+      std::printf("step %lld: train loss %.4f (%.3f bpc), val %.4f bpc, %.1f steps/s\n",
+                  static_cast<long long>(step), recent_loss, recent_loss / std::log(2.0), val_bpc,
+                  static_cast<double>(step) / seconds_since(start));
+      std::fflush(stdout);
+    }
+  }
+  if (std::isnan(val_bpc) || options.eval_every == 0)
+    val_bpc = validation_bpc(*evaluate, state, val, options);
+  if (options.sample_length > 0)
+    std::printf("sample (temperature %.2f):\n%s\n", options.temperature,
+                sample(*sample_step, state, vocabulary, options).c_str());
+  std::printf("RESULT val_bpc=%.4f train_loss=%.4f steps=%lld mode=%s\n", val_bpc, recent_loss,
+              static_cast<long long>(options.steps), options.free_running ? "free" : "teacher");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse_options(argc, argv));
+  } catch (const rnnc::Error& error) {
+    std::fprintf(stderr, "char_lm: %s\n", error.what());
+    return 1;
+  }
+}
