@@ -60,7 +60,11 @@ struct Buffer {
 
 /// The kind of kernel a step is. Each backend renders each kind once.
 enum class StepKind {
-  elementwise,  ///< a single elementwise op, or a Fused node (an expression over its shape)
+  /// A single elementwise op, or a Fused node (an expression over its shape). A result may be
+  /// the very buffer of an operand with as many elements (an update done in place, such as
+  /// w - lr * g into w): element i of every result depends only on element i of such an
+  /// operand, so a kernel must read element i of its operands before writing element i.
+  elementwise,
   matmul,       ///< MatMul
   reduce,       ///< ReduceSum, ReduceMax, ReduceMean
   gather,       ///< Gather (indices checked at run time)

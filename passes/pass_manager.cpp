@@ -52,8 +52,14 @@ std::string known_pass_names() {
   return names;
 }
 
-std::vector<const PassInfo*> parse_pipeline(std::string_view text) {
+namespace {
+
+/// The passes of pipeline `text`; with `lowering_allowed`, plan-memory may be its last item,
+/// and `ends_with_lowering` says whether it is.
+std::vector<const PassInfo*> parse_items(std::string_view text, bool lowering_allowed,
+                                         bool& ends_with_lowering) {
   std::vector<const PassInfo*> pipeline;
+  ends_with_lowering = false;
   if (trim(text).empty()) return pipeline;
   const std::string whole(text);
   size_t item = 0;
@@ -65,14 +71,53 @@ std::vector<const PassInfo*> parse_pipeline(std::string_view text) {
       throw Error("pipeline '" + whole + "': item " + std::to_string(item) +
                   " is empty (a stray comma?); known passes: " + known_pass_names());
     const PassInfo* pass = find_pass(name);
+    const bool last = comma == std::string_view::npos;
+    if (!pass && name == plan_memory_lowering().name) {
+      if (last && lowering_allowed) {
+        ends_with_lowering = true;
+        break;
+      }
+      throw Error("'" + std::string(name) + "' in pipeline '" + whole +
+                  "' must be its last item: it lowers the graph to a program, after which no "
+                  "graph pass can run" +
+                  (last ? std::string(" (only a command that makes a program, such as rnnc dump "
+                                      "--emit=program, takes it)")
+                        : std::string()));
+    }
     if (!pass)
       throw Error("unknown pass '" + std::string(name) +
                   "' in pipeline (known passes: " + known_pass_names() + ")");
     pipeline.push_back(pass);
-    if (comma == std::string_view::npos) break;
+    if (last) break;
     text.remove_prefix(comma + 1);
   }
   return pipeline;
+}
+
+}  // namespace
+
+std::vector<const PassInfo*> parse_pipeline(std::string_view text) {
+  bool ends_with_lowering = false;
+  return parse_items(text, false, ends_with_lowering);
+}
+
+const LoweringInfo& plan_memory_lowering() {
+  static const LoweringInfo info = {
+#define LOWERING(name, description) name, description
+#include "passes/passes.def"
+  };
+  return info;
+}
+
+PipelineWithLowering split_lowering(std::string_view text) {
+  PipelineWithLowering result;
+  parse_items(text, true, result.plan_memory);  // checks every item
+  if (result.plan_memory) {
+    size_t comma = text.rfind(',');
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(0, comma);
+  }
+  result.passes = std::string(text);
+  return result;
 }
 
 const std::vector<PipelineLevel>& default_pipelines() {

@@ -63,8 +63,28 @@ std::string known_pass_names();
 
 /// Parses a pipeline: pass names separated by commas, blanks around names ignored. An empty
 /// or all-blank text is the empty pipeline. Throws rnnc::Error for an unknown name (listing
-/// the known passes) or an empty item (a stray, leading or trailing comma).
+/// the known passes), an empty item (a stray, leading or trailing comma), or plan-memory
+/// (a lowering, not a graph pass: see split_lowering).
 std::vector<const PassInfo*> parse_pipeline(std::string_view text);
+
+/// The name and description of the lowering that may end a pipeline (passes.def's LOWERING:
+/// "plan-memory", passes/plan_memory.h).
+struct LoweringInfo {
+  std::string_view name;
+  std::string_view description;
+};
+/// plan-memory's entry in passes.def.
+const LoweringInfo& plan_memory_lowering();
+
+/// A pipeline text split at its end: the graph passes, and whether "plan-memory" ends it
+/// (meaning: then lower the graph to a program).
+struct PipelineWithLowering {
+  std::string passes;  ///< the pipeline text before plan-memory (all of it when absent)
+  bool plan_memory = false;
+};
+/// Splits `text` as above and checks the graph passes (see parse_pipeline). Throws
+/// rnnc::Error when plan-memory is named anywhere but last.
+PipelineWithLowering split_lowering(std::string_view text);
 
 /// One optimization level and its default pipeline (passes.def).
 struct PipelineLevel {

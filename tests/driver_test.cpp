@@ -203,7 +203,7 @@ TEST(Driver, BadPipelineOptionsAreClearErrors) {
       {"-O", "unknown optimization level -O (known: -O0, -O1)"},
       {"--emit=ir -O1", "-O<level> runs passes, which --emit=ir does not"},
       {"--emit=ir --passes=dce", "--passes runs passes, which --emit=ir does not"},
-      {"--emit=llvm", "--emit=llvm is not supported (supported: ir, opt-ir)"},
+      {"--emit=llvm", "--emit=llvm is not supported (supported: ir, opt-ir, program)"},
       {"--print-after=bogus", "--print-after: cannot print after unknown pass 'bogus'"},
       {"--passes=cse --print-after=dce",
        "cannot print after pass 'dce': the pipeline does not run it (pipeline: cse)"},
@@ -220,13 +220,63 @@ TEST(Driver, BadPipelineOptionsAreClearErrors) {
   }
 }
 
+TEST(Driver, DumpProgram) {
+  const std::string kProgram =
+      "// program @affine: arena_bytes = 0, unshared_bytes = 0 (reuse 1.00x), residuals = 0 "
+      "(0 bytes)\n"
+      "buffers {\n"
+      "  #0 %x : f32[2, 3] input, 24 bytes, external 0\n"
+      "  #1 %w : f32[3, 1] parameter, 12 bytes, external 1\n"
+      "  #2 %y : f32[2, 1] output, 8 bytes, external 2\n"
+      "}\n"
+      "steps {\n"
+      "  matmul matmul %y (#0, #1) -> (#2)\n"
+      "}\n";
+  std::string path = temp_file("ok.rnn", kModel);
+  for (const char* options :
+       {"--emit=program", "--emit=program -O0", "--passes=cse,plan-memory", "--passes=plan-memory",
+        "--emit=program --passes=' dce , plan-memory '"}) {
+    Outcome outcome = run_driver("dump " + std::string(options) + " " + path);
+    EXPECT_EQ(outcome.status, 0) << options << outcome.output;
+    EXPECT_EQ(outcome.output, kProgram) << options;
+  }
+  // The redundant model after -O1: x + x, computed straight into the output buffer.
+  Outcome optimized =
+      run_driver("dump --emit=program " + temp_file("redundant.rnn", kRedundantModel));
+  EXPECT_EQ(optimized.status, 0) << optimized.output;
+  EXPECT_NE(optimized.output.find("  elementwise add %y (#0, #0) -> (#1)\n"), std::string::npos)
+      << optimized.output;
+  EXPECT_EQ(optimized.output.find("mul"), std::string::npos) << optimized.output;
+}
+
+TEST(Driver, PlanMemoryOnlyEndsAPipeline) {
+  std::string path = temp_file("redundant.rnn", kRedundantModel);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--passes=plan-memory,dce",
+       "--passes: 'plan-memory' in pipeline 'plan-memory,dce' must be its last item: it lowers "
+       "the graph to a program"},
+      {"--emit=program --passes=cse,plan-memory,plan-memory", "must be its last item"},
+      {"--emit=opt-ir --passes=cse,plan-memory",
+       "--passes ends with plan-memory, which makes a program: use --emit=program"},
+      {"--passes=cse,,plan-memory", "item 2 is empty"},
+      {"--emit=program --dot", "--dot draws a graph, not a program"},
+  };
+  for (const auto& [options, message] : cases) {
+    Outcome outcome = run_driver("dump " + options + " " + path);
+    EXPECT_EQ(outcome.status, 1) << options << ": " << outcome.output;
+    EXPECT_NE(outcome.output.find("rnnc: error: "), std::string::npos) << options;
+    EXPECT_NE(outcome.output.find(message), std::string::npos) << options << ": " << outcome.output;
+  }
+}
+
 TEST(Driver, DumpHelpListsPassesAndLevels) {
   Outcome outcome = run_driver("dump --help");
   ASSERT_EQ(outcome.status, 0);
-  for (const char* text : {"--emit=ir", "--emit=opt-ir", "-O<level>", "-O0: (no passes)",
-                           "-O1: canonicalize", "--passes=", "--print-after=PASS", "--time-passes",
-                           "--no-verify-each", "--dot ", "--dot=FILE", "\n  canonicalize ",
-                           "\n  simplify ", "\n  fold-constants ", "\n  cse ", "\n  dce "})
+  for (const char* text :
+       {"--emit=ir", "--emit=opt-ir", "--emit=program", "\n  plan-memory ", "-O<level>",
+        "-O0: (no passes)", "-O1: canonicalize", "--passes=", "--print-after=PASS", "--time-passes",
+        "--no-verify-each", "--dot ", "--dot=FILE", "\n  canonicalize ", "\n  simplify ",
+        "\n  fold-constants ", "\n  cse ", "\n  dce "})
     EXPECT_NE(outcome.output.find(text), std::string::npos) << text;
 }
 

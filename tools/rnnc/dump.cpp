@@ -1,5 +1,5 @@
 // `rnnc dump`: every stage of the compiler made observable (text IR, optimized IR, the IR
-// after any pass, pass timings, Graphviz).
+// after any pass, pass timings, Graphviz, the scheduled program).
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -8,7 +8,9 @@
 #include "ir/dot.h"
 #include "ir/error.h"
 #include "ir/printer.h"
+#include "ir/program.h"
 #include "passes/pass_manager.h"
+#include "passes/plan_memory.h"
 #include "tools/rnnc/commands.h"
 
 namespace rnnc::driver {
@@ -17,7 +19,7 @@ namespace {
 /// The help text, with the registered passes and the levels' pipelines (from passes.def).
 std::string dump_help() {
   std::string help =
-      "usage: rnnc dump MODEL.rnn [--emit=ir|opt-ir] [-O<level> | --passes=P1,P2,...]\n"
+      "usage: rnnc dump MODEL.rnn [--emit=ir|opt-ir|program] [-O<level> | --passes=P1,...]\n"
       "                 [--print-after=PASS]... [--time-passes] [--no-verify-each]\n"
       "                 [--dot[=FILE]]\n"
       "\n"
@@ -25,13 +27,17 @@ std::string dump_help() {
       "  --emit=ir           the graph as parsed (the default without the options below)\n"
       "  --emit=opt-ir       the graph after the optimization pipeline (-O1 unless told);\n"
       "                      each option below but --dot implies it\n"
+      "  --emit=program      the scheduled program: the optimized graph (as for opt-ir)\n"
+      "                      lowered by plan-memory to kernels and buffers in one arena,\n"
+      "                      with arena, unshared and residual bytes\n"
       "  -O<level>           run the default pipeline of a level:\n";
   for (const passes::PipelineLevel& level : passes::default_pipelines())
     help += "                        -" + std::string(level.level) + ": " +
             (level.pipeline.empty() ? std::string("(no passes)") : std::string(level.pipeline)) +
             "\n";
   help +=
-      "  --passes=P1,P2,...  run these passes in this order instead (see below)\n"
+      "  --passes=P1,P2,...  run these passes in this order instead (see below); ending\n"
+      "                      with plan-memory implies --emit=program\n"
       "  --print-after=PASS  print the IR to stderr after each run of PASS\n"
       "                      (repeatable)\n"
       "  --time-passes       print the time each pass took to stderr\n"
@@ -40,11 +46,14 @@ std::string dump_help() {
       "  --dot=FILE          write Graphviz to FILE, and the text IR to stdout\n"
       "\n"
       "passes:\n";
-  for (const passes::PassInfo& pass : passes::registered_passes()) {
-    std::string name(pass.name);
-    help += "  " + name + std::string(name.size() < 16 ? 16 - name.size() : 1, ' ') +
-            std::string(pass.description) + "\n";
-  }
+  auto line = [&](std::string_view name, const std::string& description) {
+    help += "  " + std::string(name) + std::string(name.size() < 16 ? 16 - name.size() : 1, ' ') +
+            description + "\n";
+  };
+  for (const passes::PassInfo& pass : passes::registered_passes())
+    line(pass.name, std::string(pass.description));
+  const passes::LoweringInfo& lowering = passes::plan_memory_lowering();
+  line(lowering.name, std::string(lowering.description) + " (last item only)");
   return help;
 }
 
@@ -58,8 +67,8 @@ std::string_view pipeline_of_level(const std::string& level) {
   throw Error("unknown optimization level -O" + level + " (known: " + known + ")");
 }
 
-/// Runs the pipeline the options ask for on `graph`.
-void optimize(ir::Graph& graph, const Arguments& arguments) {
+/// Runs the pipeline the options ask for on `graph` (--passes without a final plan-memory).
+void optimize(ir::Graph& graph, const Arguments& arguments, const std::string& passes_text) {
   if (arguments.has("passes") && arguments.has("O"))
     throw Error("give either --passes or -O<level>, not both");
   passes::PassManagerOptions options;
@@ -68,7 +77,7 @@ void optimize(ir::Graph& graph, const Arguments& arguments) {
   passes::PassManager manager(interp::pass_context_with_kernels(), options);
   if (arguments.has("passes")) {
     try {
-      manager.add_pipeline(arguments.get("passes"));
+      manager.add_pipeline(passes_text);
     } catch (const Error& error) {
       throw Error(std::string("--passes: ") + error.what());
     }
@@ -99,13 +108,30 @@ int dump_command(int argc, char** argv) {
   std::string given;
   for (const std::string& option : pipeline_options)
     if (given.empty() && arguments.has(option)) given = option == "O" ? "-O<level>" : "--" + option;
-  std::string emit = arguments.get("emit", given.empty() ? "ir" : "opt-ir");
-  if (emit != "ir" && emit != "opt-ir")
-    throw Error("--emit=" + emit + " is not supported (supported: ir, opt-ir)");
+  // --passes may end with plan-memory: then it asks for the program.
+  passes::PipelineWithLowering pipeline;
+  try {
+    pipeline = passes::split_lowering(arguments.get("passes"));
+  } catch (const Error& error) {
+    throw Error(std::string("--passes: ") + error.what());
+  }
+  std::string emit = arguments.get("emit", pipeline.plan_memory ? "program"
+                                           : given.empty()      ? "ir"
+                                                                : "opt-ir");
+  if (emit != "ir" && emit != "opt-ir" && emit != "program")
+    throw Error("--emit=" + emit + " is not supported (supported: ir, opt-ir, program)");
   if (emit == "ir" && !given.empty())
     throw Error(given + " runs passes, which --emit=ir does not (use --emit=opt-ir)");
+  if (pipeline.plan_memory && emit != "program")
+    throw Error("--passes ends with plan-memory, which makes a program: use --emit=program");
+  if (emit == "program" && arguments.has("dot"))
+    throw Error("--dot draws a graph, not a program: use it with --emit=ir or --emit=opt-ir");
   auto graph = load_model(arguments, dump_help());
-  if (emit == "opt-ir") optimize(*graph, arguments);
+  if (emit != "ir") optimize(*graph, arguments, pipeline.passes);
+  if (emit == "program") {
+    std::cout << ir::print_program(passes::plan_memory(*graph));
+    return 0;
+  }
 
   std::string dot_file = arguments.get("dot");
   if (arguments.has("dot") && dot_file.empty()) {
