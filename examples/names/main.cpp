@@ -7,6 +7,7 @@
 //
 // Usage: names [--epochs N] [--batch-size B] [--hidden H] [--layers L]
 //              [--max-train-examples N] [--max-test-examples N] [--seed S] [--data DIR]
+//              [--backend NAME]
 // --epochs 0 only evaluates the initial model (and reports the majority baseline).
 // Prints progress, then `RESULT test_accuracy=... majority_baseline=... epochs=...
 // train_examples=... test_examples=...`.
@@ -18,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "codegen/interp/interpreter.h"
+#include "codegen/backend.h"
 #include "frontend/losses.h"
 #include "frontend/nn.h"
 #include "frontend/recurrent.h"
@@ -48,11 +49,12 @@ struct Options {
   int64_t max_test_examples = 0;   ///< 0: all
   int64_t seed = 1;
   std::string data_dir = RNNC_DATA_DIR;
+  std::string backend;  ///< empty: "cpu" when available, else the interpreter
 };
 
 const char* const kUsage =
     "usage: names [--epochs N] [--batch-size B] [--hidden H] [--layers L] "
-    "[--max-train-examples N] [--max-test-examples N] [--seed S] [--data DIR]";
+    "[--max-train-examples N] [--max-test-examples N] [--seed S] [--data DIR] [--backend NAME]";
 
 /// `text` as an integer in [minimum, maximum]; throws naming the option otherwise.
 int64_t parse_integer(const std::string& option, const char* text, int64_t minimum,
@@ -81,6 +83,10 @@ Options parse_options(int argc, char** argv) {
     if (i + 1 >= argc) throw rnnc::Error(option + " needs a value\n" + kUsage);
     if (option == "--data") {
       options.data_dir = argv[i + 1];
+      continue;
+    }
+    if (option == "--backend") {
+      options.backend = argv[i + 1];
       continue;
     }
     auto found = integers.find(option);
@@ -243,8 +249,15 @@ int run(const Options& options) {
       build_model(options, options.batch_size, steps, characters, classes, true);
   nn::Model eval_model =
       build_model(options, options.batch_size, steps, characters, classes, false);
-  rnnc::interp::Interpreter train_step(train_model.graph());
-  rnnc::interp::Interpreter evaluate(eval_model.graph());
+  std::string backend = options.backend;
+  if (backend.empty()) {
+    std::vector<std::string> backends = rnnc::codegen::available_backends();
+    bool has_cpu = std::find(backends.begin(), backends.end(), "cpu") != backends.end();
+    backend = has_cpu ? "cpu" : "interp";
+  }
+  auto train_step = rnnc::codegen::compile(train_model.graph(), backend);
+  auto evaluate = rnnc::codegen::compile(eval_model.graph(), backend);
+  std::printf("backend: %s\n", backend.c_str());
 
   rnnc::TrainerConfig config;
   config.epochs = options.epochs;
@@ -255,7 +268,7 @@ int run(const Options& options) {
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
   };
-  rnnc::Trainer trainer(train_step, evaluate, config);
+  rnnc::Trainer trainer(*train_step, *evaluate, config);
   rnnc::Bindings state = rnnc::initialize_parameters(train_model.graph());
   int64_t epochs_run = 0;
   if (options.epochs > 0)
