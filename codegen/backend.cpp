@@ -1,6 +1,9 @@
 #include "codegen/backend.h"
 
 #include "codegen/interp/interpreter.h"
+#ifdef RNNC_HAVE_CPU
+#include "codegen/cpu/cpu_backend.h"
+#endif
 #include "ir/error.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
@@ -30,14 +33,26 @@ std::string join(const std::vector<std::string>& names) {
 
 }  // namespace
 
-std::vector<std::string> available_backends() { return {"interp"}; }
+std::vector<std::string> available_backends() {
+#ifdef RNNC_HAVE_CPU
+  return {"interp", "cpu"};
+#else
+  return {"interp"};
+#endif
+}
 
 std::unique_ptr<Executable> compile(const ir::Graph& graph, const std::string& name,
-                                    const CompileOptions& /*options*/) {
+                                    const CompileOptions& options) {
   if (name == "interp")
-    return std::make_unique<GraphInterpreter>(ir::parse_graph(ir::print_graph(graph), graph.name()));
-  throw Error("unknown or unavailable backend '" + name + "' (available: " +
-              join(available_backends()) + ")");
+    return std::make_unique<GraphInterpreter>(
+        ir::parse_graph(ir::print_graph(graph), graph.name()));
+#ifdef RNNC_HAVE_CPU
+  if (name == "cpu") return cpu::compile(graph, options);
+#else
+  (void)options;
+#endif
+  throw Error("unknown or unavailable backend '" + name +
+              "' (available: " + join(available_backends()) + ")");
 }
 
 }  // namespace rnnc::codegen

@@ -1,10 +1,11 @@
 #include "tools/rnnc/commands.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
-#include "codegen/interp/interpreter.h"
+#include "codegen/backend.h"
 #include "ir/error.h"
 #include "ir/parser.h"
 #include "ir/verifier.h"
@@ -17,9 +18,11 @@ namespace {
 
 const char* kRunHelp =
     "usage: rnnc run MODEL.rnn --input NAME=FILE.npy ... [--param NAME=FILE.npy ...]\n"
-    "                [--seed N] [--backend interp] [--save-params] --output-dir DIR\n"
+    "                [--seed N] [--backend NAME] [--save-params] --output-dir DIR\n"
     "\n"
     "Runs the model's graph once and writes each graph output to DIR/<output name>.npy.\n"
+    "--backend chooses what runs it: 'interp' (the reference interpreter) or 'cpu' (compiled\n"
+    "by LLVM for this machine, the default where this build has it).\n"
     "Parameters not given with --param are initialized as the model declares (init, seed),\n"
     "with --seed added to every seed. Updates (a training step) are applied and, with\n"
     "--save-params, every parameter is written to DIR/params/<name>.npy.\n";
@@ -51,8 +54,9 @@ int run_command(int argc, char** argv) {
   if (wants_help(argc, argv)) return std::fputs(kRunHelp, stdout), 0;
   Arguments arguments = parse_arguments(
       argc, argv, 2, {"input", "param", "seed", "backend", "output-dir"}, {"save-params"});
-  if (arguments.get("backend", "interp") != "interp")
-    throw Error("unknown backend '" + arguments.get("backend") + "' (available: interp)");
+  std::vector<std::string> backends = codegen::available_backends();
+  bool has_cpu = std::find(backends.begin(), backends.end(), "cpu") != backends.end();
+  std::string backend = arguments.get("backend", has_cpu ? "cpu" : "interp");
   if (!arguments.has("output-dir"))
     throw Error(std::string("--output-dir is required\n\n") + kRunHelp);
   auto graph = load_model(arguments, kRunHelp);
@@ -79,7 +83,7 @@ int run_command(int argc, char** argv) {
     state[name] = read_npy(path);
   }
 
-  Bindings outputs = interp::run_graph(*graph, inputs, state);
+  Bindings outputs = codegen::compile(*graph, backend)->run(inputs, state);
 
   std::filesystem::path directory = arguments.get("output-dir");
   std::error_code error;

@@ -14,7 +14,7 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  dump   parse, verify, optionally optimize and print a model (text IR or Graphviz)\n"
-    "  run    run a model once on .npy inputs and write its outputs as .npy\n"
+    "  run    run a model once (--backend interp|cpu) on .npy inputs; outputs as .npy\n"
     "\n"
     "'rnnc <command> --help' describes each command.\n";
 

@@ -1,0 +1,126 @@
+#include "codegen/cpu/cpu_backend.h"
+
+#include <llvm/Support/raw_ostream.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+#include "codegen/cpu/jit.h"
+#include "codegen/cpu/program_renderer.h"
+#include "codegen/interp/constant_evaluator.h"
+#include "ir/error.h"
+#include "ir/parser.h"
+#include "ir/printer.h"
+#include "passes/pass_manager.h"
+#include "passes/plan_memory.h"
+
+namespace rnnc::cpu {
+namespace {
+
+/// Seconds since `start`; restarts it.
+double lap(std::chrono::steady_clock::time_point& start) {
+  auto now = std::chrono::steady_clock::now();
+  double seconds = std::chrono::duration<double>(now - start).count();
+  start = now;
+  return seconds;
+}
+
+/// A copy of `graph` optimized by the pipeline of `level`.
+std::unique_ptr<ir::Graph> optimized_copy(const ir::Graph& graph, const std::string& level) {
+  auto copy = ir::parse_graph(ir::print_graph(graph), graph.name());
+  passes::PassManager manager(interp::pass_context_with_kernels());
+  manager.add_pipeline(passes::default_pipeline(level));
+  manager.run(*copy);
+  return copy;
+}
+
+/// Memory aligned to Program::kAlignment.
+struct AlignedFree {
+  void operator()(void* memory) const { std::free(memory); }
+};
+
+}  // namespace
+
+struct CpuExecutable::State {
+  std::unique_ptr<ir::Graph> graph;
+  ir::Program program;
+  std::unique_ptr<JitCode> code;
+  std::vector<std::string> errors;
+  std::unique_ptr<void, AlignedFree> arena;
+  CompileTimes times;
+};
+
+CpuExecutable::CpuExecutable(std::unique_ptr<State> state) : state_(std::move(state)) {}
+CpuExecutable::~CpuExecutable() = default;
+
+const CompileTimes& CpuExecutable::compile_times() const { return state_->times; }
+const ir::Program& CpuExecutable::program() const { return state_->program; }
+
+Bindings CpuExecutable::run(const Bindings& inputs, Bindings& state) {
+  const ir::Graph& graph = *state_->graph;
+  const ir::Program& program = state_->program;
+  check_bindings(graph, inputs, state);
+  std::vector<void*> externals(program.externals().size(), nullptr);
+  auto bind = [&](ir::BufferId id, void* memory) {
+    externals.at(program.buffers.at(id).external_index) = memory;
+  };
+  std::vector<ir::Node*> input_nodes = graph.nodes_of(ir::OpKind::Input);
+  for (size_t i = 0; i < program.inputs.size(); ++i)
+    bind(program.inputs[i],
+         const_cast<void*>(inputs.at(input_nodes.at(i)->result()->name()).raw()));
+  std::vector<ir::Node*> parameter_nodes = graph.nodes_of(ir::OpKind::Parameter);
+  for (size_t i = 0; i < program.parameters.size(); ++i)
+    bind(program.parameters[i], state.at(parameter_nodes.at(i)->result()->name()).raw());
+  Bindings outputs;
+  for (size_t i = 0; i < program.outputs.size(); ++i) {
+    const ir::GraphOutput& output = graph.outputs().at(i);
+    Tensor& tensor = outputs[output.name] = Tensor(output.value->type());
+    bind(program.outputs[i], tensor.raw());
+  }
+  int32_t code = state_->code->entry()(externals.data(), state_->arena.get());
+  if (code != 0) throw Error(state_->errors.at(code - 1));
+  return outputs;
+}
+
+std::unique_ptr<CpuExecutable> compile(const ir::Graph& graph,
+                                       const codegen::CompileOptions& options) {
+  auto state = std::make_unique<CpuExecutable::State>();
+  auto start = std::chrono::steady_clock::now();
+  auto machine = make_target_machine(options.target_cpu);
+  state->graph = optimized_copy(graph, options.pipeline_level);
+  state->times.graph_passes = lap(start);
+  state->program = passes::plan_memory(*state->graph);
+  state->times.planning = lap(start);
+  auto context = std::make_unique<llvm::LLVMContext>();
+  RenderedProgram rendered = render_program(state->program, *context, *machine);
+  state->times.rendering = lap(start);
+  optimize_module(*rendered.module, *machine);
+  state->times.llvm_passes = lap(start);
+  state->code = std::make_unique<JitCode>(std::move(rendered.module), std::move(context),
+                                          options.target_cpu, rendered.symbol);
+  state->times.machine_code = lap(start);
+  state->errors = std::move(rendered.errors);
+  int64_t bytes = std::max<int64_t>(state->program.arena_bytes, 1);
+  bytes = (bytes + ir::Program::kAlignment - 1) / ir::Program::kAlignment * ir::Program::kAlignment;
+  state->arena.reset(std::aligned_alloc(ir::Program::kAlignment, bytes));
+  if (!state->arena)
+    throw Error("cannot allocate the arena of " + std::to_string(bytes) + " bytes");
+  return std::make_unique<CpuExecutable>(std::move(state));
+}
+
+std::string render_llvm_ir(const ir::Graph& graph, const codegen::CompileOptions& options,
+                           bool optimized) {
+  auto machine = make_target_machine(options.target_cpu);
+  auto copy = optimized_copy(graph, options.pipeline_level);
+  ir::Program program = passes::plan_memory(*copy);
+  llvm::LLVMContext context;
+  RenderedProgram rendered = render_program(program, context, *machine);
+  if (optimized) optimize_module(*rendered.module, *machine);
+  std::string text;
+  llvm::raw_string_ostream stream(text);
+  rendered.module->print(stream, nullptr);
+  return stream.str();
+}
+
+}  // namespace rnnc::cpu

@@ -1,0 +1,233 @@
+// Elementwise steps: a single elementwise op, or a Fused node's body (an expression of
+// elementwise ops, constants and broadcasts), as one loop nest over the result's index space.
+// Every operand is addressed by strides over that space (0 along broadcast dimensions);
+// dimensions every operand walks contiguously are merged, so the innermost loop is as long as
+// possible and vectorizes.
+#include <llvm/IR/Constants.h>
+
+#include <cassert>
+#include <map>
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "codegen/cpu/emitter.h"
+#include "codegen/interp/kernels.h"
+
+namespace rnnc::cpu {
+namespace {
+
+using ir::DType;
+using ir::OpKind;
+
+/// For each dimension of a value, the index-space dimension its index follows, or -1 where
+/// its index is always 0 (a stretched size-1 dimension).
+using IndexMap = std::vector<int>;
+using Key = std::pair<const ir::Value*, IndexMap>;
+
+/// An operand element loaded from memory: a buffer, or a constant of the fused body.
+struct Leaf {
+  llvm::Value* base = nullptr;
+  DType dtype = DType::f32;
+  std::vector<int64_t> strides;  ///< elements per step of each index-space dimension
+  std::vector<int64_t> merged;   ///< the same per merged dimension
+};
+
+class ExpressionEmitter {
+ public:
+  explicit ExpressionEmitter(KernelEmitter& kernel) : kernel_(kernel), b_(kernel.builder()) {}
+
+  void emit() {
+    const ir::Step& step = kernel_.step();
+    const ir::Node& node = *step.node;
+    if (node.kind() == OpKind::Fused) {
+      std::vector<ir::Node*> inputs = node.body().nodes_of(OpKind::Input);
+      assert(inputs.size() == step.operands.size());
+      for (size_t i = 0; i < inputs.size(); ++i) bound_[inputs[i]->result()] = step.operands[i];
+      const auto& outputs = node.body().outputs();
+      for (size_t i = 0; i < outputs.size(); ++i)
+        outputs_.emplace_back(outputs[i].value, step.results.at(i));
+    } else {
+      for (size_t i = 0; i < node.operands().size(); ++i)
+        bound_[node.operand(i)] = step.operands.at(i);
+      outputs_.emplace_back(node.result(), step.results.at(0));
+    }
+    space_ = node.result()->shape();
+    IndexMap identity(space_.size());
+    for (size_t d = 0; d < space_.size(); ++d) identity[d] = static_cast<int>(d);
+    for (const auto& [value, buffer] : outputs_) collect(value, identity);
+    merge_dimensions();
+    kernel_.for_shape(merged_sizes_, [&](const std::vector<llvm::Value*>& indices) {
+      indices_ = indices;
+      llvm::Value* offset = kernel_.index(0);
+      for (size_t k = 0; k < indices.size(); ++k)
+        offset = k == 0 ? indices[0]
+                        : b_.CreateAdd(b_.CreateMul(offset, kernel_.index(merged_sizes_[k])),
+                                       indices[k], "", true, true);
+      // Every result is computed before any is stored: a result may overwrite an operand in
+      // place (program.h), which the other results may still read.
+      std::vector<llvm::Value*> results;
+      for (const auto& [value, buffer] : outputs_) results.push_back(evaluate(value, identity));
+      for (size_t i = 0; i < outputs_.size(); ++i) {
+        const auto& [value, buffer] = outputs_[i];
+        b_.CreateStore(results[i],
+                       kernel_.element_address(kernel_.pointer(buffer), value->dtype(), offset));
+      }
+    });
+  }
+
+ private:
+  /// The index map of operand `i` of `node` when its result has map `map`.
+  static IndexMap operand_map(const ir::Node& node, size_t i, const IndexMap& map) {
+    if (node.kind() != OpKind::Broadcast) return map;
+    const ir::Shape& from = node.operand(i)->shape();
+    const ir::Shape& to = node.result()->shape();
+    size_t offset = to.size() - from.size();
+    IndexMap result(from.size());
+    for (size_t j = 0; j < from.size(); ++j) result[j] = from[j] == 1 ? -1 : map[j + offset];
+    return result;
+  }
+
+  /// A single value repeated over a whole buffer or constant, if `value` is one.
+  std::optional<double> splat(const ir::Value* value) const {
+    auto found = bound_.find(value);
+    if (found != bound_.end()) {
+      const ir::Buffer& buffer = kernel_.buffer(found->second);
+      if (buffer.placement == ir::Placement::constant && buffer.constant_values.size() == 1)
+        return buffer.constant_values[0];
+      return std::nullopt;
+    }
+    const ir::Node& node = *value->producer();
+    if (node.kind() == OpKind::Constant && node.attrs().get_floats("value").size() == 1)
+      return node.attrs().get_floats("value")[0];
+    return std::nullopt;
+  }
+
+  bool is_leaf(const ir::Value* value) const {
+    OpKind kind = value->producer()->kind();
+    return bound_.count(value) || kind == OpKind::Constant || kind == OpKind::Iota;
+  }
+
+  /// Phase 1: finds the loaded leaves and their strides.
+  void collect(const ir::Value* value, const IndexMap& map) {
+    Key key{value, map};
+    if (!visited_.insert(key).second) return;
+    if (is_leaf(value)) {
+      if (splat(value)) return;
+      Leaf leaf;
+      leaf.dtype = value->dtype();
+      leaf.strides.assign(space_.size(), 0);
+      std::vector<int64_t> row_major = ir::row_major_strides(value->shape());
+      for (size_t j = 0; j < map.size(); ++j)
+        if (map[j] >= 0) leaf.strides[map[j]] += row_major[j];
+      leaf_index_[key] = leaves_.size();
+      leaves_.push_back(std::move(leaf));
+      return;
+    }
+    const ir::Node& node = *value->producer();
+    for (size_t i = 0; i < node.operands().size(); ++i)
+      collect(node.operand(i), operand_map(node, i, map));
+  }
+
+  /// Phase 2: drops size-1 dimensions and merges neighbours every leaf walks contiguously.
+  void merge_dimensions() {
+    std::vector<std::vector<int64_t>> groups;  // index-space dimensions per merged dimension
+    for (size_t d = 0; d < space_.size(); ++d) {
+      if (space_[d] == 1) continue;
+      bool contiguous = !groups.empty();
+      if (contiguous) {
+        size_t previous = groups.back().back();
+        for (const Leaf& leaf : leaves_)
+          contiguous = contiguous && leaf.strides[previous] == leaf.strides[d] * space_[d];
+      }
+      if (contiguous)
+        groups.back().push_back(d);
+      else
+        groups.push_back({static_cast<int64_t>(d)});
+    }
+    for (const auto& group : groups) {
+      int64_t size = 1;
+      for (int64_t d : group) size *= space_[d];
+      merged_sizes_.push_back(size);
+      for (Leaf& leaf : leaves_) leaf.merged.push_back(leaf.strides[group.back()]);
+    }
+  }
+
+  llvm::Value* immediate(DType dtype, double value) {
+    llvm::Type* type = kernel_.module().element_type(dtype);
+    if (dtype == DType::i32)
+      return llvm::ConstantInt::get(type, static_cast<uint64_t>(static_cast<int32_t>(value)), true);
+    return llvm::ConstantFP::get(type, value);
+  }
+
+  llvm::Value* load(const Key& key) {
+    Leaf& leaf = leaves_.at(leaf_index_.at(key));
+    if (!leaf.base) {
+      const ir::Value* value = key.first;
+      auto found = bound_.find(value);
+      if (found != bound_.end()) {
+        leaf.base = kernel_.pointer(found->second);
+      } else {
+        Tensor values = interp::evaluate_constant(*value->producer());
+        leaf.base =
+            kernel_.module().constant_global(value->dtype(), values.to_doubles(), "fused.const");
+      }
+    }
+    llvm::Value* offset = kernel_.index(0);
+    bool first = true;
+    for (size_t k = 0; k < indices_.size(); ++k) {
+      if (leaf.merged[k] == 0) continue;
+      llvm::Value* term =
+          leaf.merged[k] == 1
+              ? indices_[k]
+              : b_.CreateMul(indices_[k], kernel_.index(leaf.merged[k]), "", true, true);
+      offset = first ? term : b_.CreateAdd(offset, term, "", true, true);
+      first = false;
+    }
+    return b_.CreateLoad(kernel_.module().element_type(leaf.dtype),
+                         kernel_.element_address(leaf.base, leaf.dtype, offset));
+  }
+
+  /// Phase 3: the value of `value` at the current index.
+  llvm::Value* evaluate(const ir::Value* value, const IndexMap& map) {
+    Key key{value, map};
+    auto found = computed_.find(key);
+    if (found != computed_.end()) return found->second;
+    llvm::Value* result = nullptr;
+    if (is_leaf(value)) {
+      std::optional<double> single = splat(value);
+      result = single ? immediate(value->dtype(), *single) : load(key);
+    } else {
+      const ir::Node& node = *value->producer();
+      std::vector<llvm::Value*> operands;
+      std::vector<DType> types;
+      for (size_t i = 0; i < node.operands().size(); ++i) {
+        operands.push_back(evaluate(node.operand(i), operand_map(node, i, map)));
+        types.push_back(node.operand(i)->dtype());
+      }
+      result = node.kind() == OpKind::Broadcast
+                   ? operands[0]
+                   : emit_scalar_op(kernel_, node, operands, types, value->dtype());
+    }
+    computed_[key] = result;
+    return result;
+  }
+
+  KernelEmitter& kernel_;
+  llvm::IRBuilder<>& b_;
+  std::map<const ir::Value*, ir::BufferId> bound_;
+  std::vector<std::pair<const ir::Value*, ir::BufferId>> outputs_;
+  ir::Shape space_;
+  std::set<Key> visited_;
+  std::map<Key, size_t> leaf_index_;
+  std::vector<Leaf> leaves_;
+  ir::Shape merged_sizes_;
+  std::vector<llvm::Value*> indices_;
+  std::map<Key, llvm::Value*> computed_;
+};
+
+}  // namespace
+
+void emit_elementwise(KernelEmitter& kernel) { ExpressionEmitter(kernel).emit(); }
+
+}  // namespace rnnc::cpu

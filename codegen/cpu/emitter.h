@@ -1,0 +1,158 @@
+#pragma once
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/program.h"
+
+/// Internals of the CPU backend shared by its emitters (not part of the public API): the
+/// module being rendered, one function being emitted, and the kernel emitters' entry points.
+namespace rnnc::cpu {
+
+/// Module-wide state of rendering one program: LLVM types, constant globals, and the table
+/// of error codes the entry function may return.
+class ModuleContext {
+ public:
+  /// Renders `program` into `module` (both must outlive the context).
+  ModuleContext(llvm::Module& module, const ir::Program& program);
+
+  /// The module's LLVM context.
+  llvm::LLVMContext& context() const { return module_.getContext(); }
+  /// The module being rendered.
+  llvm::Module& module() const { return module_; }
+  /// The program being rendered.
+  const ir::Program& program() const { return program_; }
+
+  /// The LLVM element type of `dtype` (float, double, i32).
+  llvm::Type* element_type(ir::DType dtype) const;
+  /// i64: every index and byte offset.
+  llvm::Type* i64() const { return llvm::Type::getInt64Ty(context()); }
+  /// i32: error codes, i32 elements, CBLAS arguments.
+  llvm::Type* i32() const { return llvm::Type::getInt32Ty(context()); }
+  /// The opaque pointer type of every buffer address.
+  llvm::PointerType* pointer() const { return llvm::PointerType::get(context(), 0); }
+
+  /// A private constant global holding `values` converted to `dtype` (64-byte aligned).
+  llvm::GlobalVariable* constant_global(ir::DType dtype, const std::vector<double>& values,
+                                        const std::string& name);
+  /// The global of constant buffer `id` (made on first use; a single value is repeated).
+  llvm::GlobalVariable* buffer_global(ir::BufferId id);
+
+  /// Registers an error the program may report; returns its code (1, 2, ...). `message` is
+  /// what the user sees: it names the node.
+  int32_t add_error(std::string message);
+  /// Error messages by code - 1.
+  const std::vector<std::string>& errors() const { return errors_; }
+
+  /// `name` made unique among the module's functions ("kernel3_matmul").
+  std::string function_name(const std::string& hint);
+
+ private:
+  llvm::Module& module_;
+  const ir::Program& program_;
+  std::map<ir::BufferId, llvm::GlobalVariable*> buffer_globals_;
+  std::vector<std::string> errors_;
+  int64_t next_function_ = 0;
+};
+
+/// One LLVM function being emitted: a builder positioned in it, counted loops, and early
+/// returns of error codes. Every emitted function returns i32: 0, or an error code.
+class FunctionEmitter {
+ public:
+  /// Opens the entry block of `function` (which has no body yet).
+  FunctionEmitter(ModuleContext& module, llvm::Function* function);
+
+  /// The module-wide state.
+  ModuleContext& module() const { return module_; }
+  /// The function being emitted.
+  llvm::Function* function() const { return function_; }
+  /// The builder, positioned where the next instruction goes.
+  llvm::IRBuilder<>& builder() { return builder_; }
+
+  /// An i64 constant.
+  llvm::Value* index(int64_t value) { return builder_.getInt64(value); }
+  /// Emits `body(i)` for i = 0 .. count-1 (nothing when count is 0). The body may open
+  /// blocks; the builder ends positioned after the loop.
+  void for_range(int64_t count, const std::function<void(llvm::Value*)>& body);
+  /// Emits a loop nest over `shape` (row-major order); `body` receives the indices, outermost
+  /// first. An empty shape runs the body once; a zero dimension not at all.
+  void for_shape(const ir::Shape& shape,
+                 const std::function<void(const std::vector<llvm::Value*>&)>& body);
+  /// Emits `then()` under `condition` (i1); the builder ends after it.
+  void if_then(llvm::Value* condition, const std::function<void()>& then);
+  /// A stack slot of `type` in the entry block (LLVM promotes it to a register).
+  llvm::Value* entry_alloca(llvm::Type* type);
+  /// Returns `code` from the function when `condition` (i1) holds, else continues.
+  void fail_if(llvm::Value* condition, int32_t code);
+  /// Calls `callee` (which returns an error code) and returns its code when nonzero.
+  void call_checked(llvm::Function* callee, const std::vector<llvm::Value*>& arguments);
+  /// `pointer` advanced by `elements` elements of `dtype` (an i64 count).
+  llvm::Value* element_address(llvm::Value* pointer, ir::DType dtype, llvm::Value* elements);
+  /// `pointer` advanced by `bytes` bytes (i64).
+  llvm::Value* byte_address(llvm::Value* pointer, llvm::Value* bytes);
+  /// memcpy / memset(0) of `bytes` bytes.
+  void copy_bytes(llvm::Value* destination, llvm::Value* source, llvm::Value* bytes);
+  void zero_bytes(llvm::Value* destination, llvm::Value* bytes);
+  /// Fills `count` elements of `dtype` at `pointer` with `value` (a scalar of that type).
+  void fill(llvm::Value* pointer, ir::DType dtype, int64_t count, llvm::Value* value);
+  /// Ends the function with `ret i32 0`.
+  void finish();
+
+ private:
+  ModuleContext& module_;
+  llvm::Function* function_;
+  llvm::IRBuilder<> builder_;
+};
+
+/// A kernel: a function computing one step from pointers to its buffers. Buffers rooted in a
+/// constant global (with no loop counter in their address) are addressed directly; the others
+/// arrive as arguments, marked noalias where no other argument overlaps them.
+class KernelEmitter : public FunctionEmitter {
+ public:
+  /// A kernel computing `step`; `arguments` are the function's buffer parameters.
+  KernelEmitter(ModuleContext& module, llvm::Function* function, const ir::Step& step,
+                std::map<ir::BufferId, llvm::Value*> arguments);
+
+  /// The step this kernel computes.
+  const ir::Step& step() const { return step_; }
+  /// Buffer `id` of the program.
+  const ir::Buffer& buffer(ir::BufferId id) const { return module().program().buffers.at(id); }
+  /// The address of buffer `id`'s first element.
+  llvm::Value* pointer(ir::BufferId id);
+  /// Registers an error naming this step's node; returns its code.
+  int32_t error(const std::string& what);
+
+ private:
+  const ir::Step& step_;
+  std::map<ir::BufferId, llvm::Value*> arguments_;
+};
+
+// Kernel emitters, one per step kind (each in its own file). They emit the body of a kernel
+// function; the caller finishes it.
+void emit_elementwise(KernelEmitter& kernel);
+void emit_matmul(KernelEmitter& kernel);
+void emit_reduce(KernelEmitter& kernel);
+void emit_gather(KernelEmitter& kernel);
+void emit_scatter_add(KernelEmitter& kernel);
+void emit_layout(KernelEmitter& kernel);
+
+/// Scalar (or vector-lane) arithmetic of one elementwise op (math.cpp / scalar_ops.cpp).
+/// `operands` are the op's operand values, of `operand_types`; the result has `result_type`.
+/// Integer division by zero returns `division_error` through `kernel`.
+llvm::Value* emit_scalar_op(KernelEmitter& kernel, const ir::Node& node,
+                            const std::vector<llvm::Value*>& operands,
+                            const std::vector<ir::DType>& operand_types, ir::DType result_type);
+
+/// Vectorizable single-precision approximations (relative error below 2e-7), used so that
+/// the transcendental functions do not block the loop vectorizer.
+llvm::Value* emit_exp_f32(llvm::IRBuilder<>& builder, llvm::Value* x);
+llvm::Value* emit_log_f32(llvm::IRBuilder<>& builder, llvm::Value* x);
+llvm::Value* emit_tanh_f32(llvm::IRBuilder<>& builder, llvm::Value* x);
+
+}  // namespace rnnc::cpu

@@ -1,0 +1,214 @@
+// Data movement: layout ops as strided copy loop nests (pad = zero, then copy; concat = one
+// copy per part), and gather / scatter-add with their indices checked at run time.
+#include <cassert>
+
+#include "codegen/cpu/emitter.h"
+
+namespace rnnc::cpu {
+namespace {
+
+using ir::DType;
+using ir::OpKind;
+using ir::Shape;
+
+/// One side of a strided copy: a base pointer, an element offset, strides per dimension.
+struct Side {
+  llvm::Value* base;
+  int64_t offset = 0;
+  std::vector<int64_t> strides;
+};
+
+/// Copies `shape` elements of `dtype` from `from` to `to`. Size-1 dimensions are dropped and
+/// neighbouring dimensions both sides walk contiguously are merged.
+void strided_copy(KernelEmitter& kernel, DType dtype, const Shape& shape, Side to, Side from) {
+  Shape sizes;
+  std::vector<int64_t> to_strides, from_strides;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 0) return;
+    if (shape[d] == 1) continue;
+    if (!sizes.empty() && to_strides.back() == to.strides[d] * shape[d] &&
+        from_strides.back() == from.strides[d] * shape[d]) {
+      sizes.back() *= shape[d];
+      to_strides.back() = to.strides[d];
+      from_strides.back() = from.strides[d];
+      continue;
+    }
+    sizes.push_back(shape[d]);
+    to_strides.push_back(to.strides[d]);
+    from_strides.push_back(from.strides[d]);
+  }
+  llvm::IRBuilder<>& b = kernel.builder();
+  llvm::Type* type = kernel.module().element_type(dtype);
+  kernel.for_shape(sizes, [&](const std::vector<llvm::Value*>& indices) {
+    llvm::Value* to_offset = kernel.index(to.offset);
+    llvm::Value* from_offset = kernel.index(from.offset);
+    for (size_t k = 0; k < indices.size(); ++k) {
+      to_offset = b.CreateAdd(to_offset, b.CreateMul(indices[k], kernel.index(to_strides[k])));
+      from_offset =
+          b.CreateAdd(from_offset, b.CreateMul(indices[k], kernel.index(from_strides[k])));
+    }
+    llvm::Value* value = b.CreateLoad(type, kernel.element_address(from.base, dtype, from_offset));
+    b.CreateStore(value, kernel.element_address(to.base, dtype, to_offset));
+  });
+}
+
+int64_t dot(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  int64_t sum = 0;
+  for (size_t i = 0; i < a.size(); ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+/// Checks a loaded i32 index against [0, rows); returns it as i64.
+llvm::Value* checked_row(KernelEmitter& kernel, llvm::Value* index, int64_t rows, int32_t code) {
+  llvm::IRBuilder<>& b = kernel.builder();
+  llvm::Value* row = b.CreateSExt(index, b.getInt64Ty());
+  kernel.fail_if(b.CreateICmpUGE(row, kernel.index(rows)), code);
+  return row;
+}
+
+}  // namespace
+
+void emit_layout(KernelEmitter& kernel) {
+  const ir::Step& step = kernel.step();
+  const ir::Node& node = *step.node;
+  const ir::TensorType& out = node.result()->type();
+  const DType dtype = out.dtype;
+  llvm::Value* result = kernel.pointer(step.results.at(0));
+  const std::vector<int64_t> out_strides = ir::row_major_strides(out.shape);
+  auto input = [&](size_t i) { return kernel.pointer(step.operands.at(i)); };
+  auto input_strides = [&](size_t i) { return ir::row_major_strides(node.operand(i)->shape()); };
+  const ir::Attributes& attrs = node.attrs();
+  switch (node.kind()) {
+    case OpKind::Broadcast: {
+      const Shape& from = node.operand(0)->shape();
+      std::vector<int64_t> strides(out.shape.size(), 0), from_strides = input_strides(0);
+      size_t offset = out.shape.size() - from.size();
+      for (size_t j = 0; j < from.size(); ++j)
+        if (from[j] != 1) strides[j + offset] = from_strides[j];
+      return strided_copy(kernel, dtype, out.shape, {result, 0, out_strides},
+                          {input(0), 0, strides});
+    }
+    case OpKind::Transpose: {
+      const auto& perm = attrs.get_ints("perm");
+      std::vector<int64_t> from_strides = input_strides(0), strides(perm.size());
+      for (size_t d = 0; d < perm.size(); ++d) strides[d] = from_strides[perm[d]];
+      return strided_copy(kernel, dtype, out.shape, {result, 0, out_strides},
+                          {input(0), 0, strides});
+    }
+    case OpKind::Slice: {
+      std::vector<int64_t> strides = input_strides(0);
+      return strided_copy(kernel, dtype, out.shape, {result, 0, out_strides},
+                          {input(0), dot(attrs.get_ints("starts"), strides), strides});
+    }
+    case OpKind::Pad: {
+      kernel.zero_bytes(result, kernel.index(out.num_elements() * ir::dtype_size(dtype)));
+      return strided_copy(kernel, dtype, node.operand(0)->shape(),
+                          {result, dot(attrs.get_ints("low"), out_strides), out_strides},
+                          {input(0), 0, input_strides(0)});
+    }
+    case OpKind::Concat: {
+      int64_t axis = attrs.get_int("axis"), position = 0;
+      for (size_t i = 0; i < node.operands().size(); ++i) {
+        const Shape& part = node.operand(i)->shape();
+        strided_copy(kernel, dtype, part, {result, position * out_strides[axis], out_strides},
+                     {input(i), 0, input_strides(i)});
+        position += part[axis];
+      }
+      return;
+    }
+    case OpKind::Reshape:
+      return kernel.copy_bytes(result, input(0),
+                               kernel.index(out.num_elements() * ir::dtype_size(dtype)));
+    case OpKind::Input:
+    case OpKind::Parameter:
+    case OpKind::Constant:
+    case OpKind::Iota:
+    case OpKind::Neg:
+    case OpKind::Abs:
+    case OpKind::Sign:
+    case OpKind::Exp:
+    case OpKind::Log:
+    case OpKind::Sqrt:
+    case OpKind::Tanh:
+    case OpKind::Sigmoid:
+    case OpKind::Relu:
+    case OpKind::Cast:
+    case OpKind::Add:
+    case OpKind::Sub:
+    case OpKind::Mul:
+    case OpKind::Div:
+    case OpKind::Pow:
+    case OpKind::Max:
+    case OpKind::Min:
+    case OpKind::Greater:
+    case OpKind::Less:
+    case OpKind::Equal:
+    case OpKind::Select:
+    case OpKind::ReduceSum:
+    case OpKind::ReduceMax:
+    case OpKind::ReduceMean:
+    case OpKind::MatMul:
+    case OpKind::Gather:
+    case OpKind::ScatterAdd:
+    case OpKind::Scan:
+    case OpKind::Fused:
+      assert(false && "not a layout op");
+      return;
+  }
+}
+
+void emit_gather(KernelEmitter& kernel) {
+  const ir::Step& step = kernel.step();
+  const ir::Node& node = *step.node;
+  const ir::TensorType& table = node.operand(0)->type();
+  const int64_t rows = table.shape.at(0);
+  const int64_t row_elements = rows ? table.num_elements() / rows : 0;
+  const int64_t row_bytes = row_elements * ir::dtype_size(table.dtype);
+  const int32_t code = kernel.error("gather index out of range [0, " + std::to_string(rows) + ")");
+  llvm::IRBuilder<>& b = kernel.builder();
+  llvm::Value* table_pointer = kernel.pointer(step.operands.at(0));
+  llvm::Value* indices = kernel.pointer(step.operands.at(1));
+  llvm::Value* result = kernel.pointer(step.results.at(0));
+  kernel.for_range(node.operand(1)->type().num_elements(), [&](llvm::Value* i) {
+    llvm::Value* index =
+        b.CreateLoad(b.getInt32Ty(), kernel.element_address(indices, DType::i32, i));
+    llvm::Value* row = checked_row(kernel, index, rows, code);
+    kernel.copy_bytes(kernel.byte_address(result, b.CreateMul(i, kernel.index(row_bytes))),
+                      kernel.byte_address(table_pointer, b.CreateMul(row, kernel.index(row_bytes))),
+                      kernel.index(row_bytes));
+  });
+}
+
+void emit_scatter_add(KernelEmitter& kernel) {
+  const ir::Step& step = kernel.step();
+  const ir::Node& node = *step.node;
+  const ir::TensorType& out = node.result()->type();
+  const int64_t rows = out.shape.at(0);
+  const int64_t row_elements = rows ? out.num_elements() / rows : 0;
+  const int32_t code =
+      kernel.error("scatter_add index out of range [0, " + std::to_string(rows) + ")");
+  llvm::IRBuilder<>& b = kernel.builder();
+  llvm::Type* type = kernel.module().element_type(out.dtype);
+  llvm::Value* indices = kernel.pointer(step.operands.at(0));
+  llvm::Value* updates = kernel.pointer(step.operands.at(1));
+  llvm::Value* result = kernel.pointer(step.results.at(0));
+  kernel.zero_bytes(result, kernel.index(out.num_elements() * ir::dtype_size(out.dtype)));
+  kernel.for_range(node.operand(0)->type().num_elements(), [&](llvm::Value* i) {
+    llvm::Value* index =
+        b.CreateLoad(b.getInt32Ty(), kernel.element_address(indices, DType::i32, i));
+    llvm::Value* row = checked_row(kernel, index, rows, code);
+    llvm::Value* to =
+        kernel.element_address(result, out.dtype, b.CreateMul(row, kernel.index(row_elements)));
+    llvm::Value* from =
+        kernel.element_address(updates, out.dtype, b.CreateMul(i, kernel.index(row_elements)));
+    kernel.for_range(row_elements, [&](llvm::Value* j) {
+      llvm::Value* slot = kernel.element_address(to, out.dtype, j);
+      llvm::Value* update = b.CreateLoad(type, kernel.element_address(from, out.dtype, j));
+      llvm::Value* sum = b.CreateLoad(type, slot);
+      b.CreateStore(out.dtype == DType::i32 ? b.CreateAdd(sum, update) : b.CreateFAdd(sum, update),
+                    slot);
+    });
+  });
+}
+
+}  // namespace rnnc::cpu

@@ -1,0 +1,313 @@
+#include "codegen/cpu/program_renderer.h"
+
+#include <llvm/IR/Function.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <algorithm>
+#include <cassert>
+#include <map>
+#include <stdexcept>
+
+#include "codegen/cpu/emitter.h"
+
+namespace rnnc::cpu {
+namespace {
+
+using ir::BufferId;
+using ir::Placement;
+using ir::StepKind;
+
+/// Where a buffer's bytes lie: its root (an external, a constant, the arena) and the byte
+/// range within the root it may touch over all iterations of its loop.
+struct Extent {
+  Placement root = Placement::arena;
+  int64_t root_id = 0;  ///< external index or constant buffer id (0 for the arena)
+  int64_t begin = 0, end = 0;
+  bool loop_dependent = false;  ///< its address depends on a loop counter
+};
+
+bool overlap(const Extent& a, const Extent& b) {
+  return a.root == b.root && a.root_id == b.root_id && a.begin < b.end && b.begin < a.end;
+}
+
+/// "matmul_hidden": a readable kernel name.
+std::string kernel_hint(const ir::Step& step) {
+  std::string name = ir::step_kind_name(step.kind);
+  if (step.node) name += "_" + step.node->result()->name();
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return name;
+}
+
+class ProgramEmitter {
+ public:
+  ProgramEmitter(ModuleContext& module, llvm::Function* entry)
+      : module_(module), program_(module.program()), main_(module, entry) {
+    collect_trip_counts(program_.steps);
+    llvm::IRBuilder<>& b = main_.builder();
+    llvm::Value* table = entry->getArg(0);
+    for (BufferId id : program_.externals()) {
+      int32_t index = program_.buffers.at(id).external_index;
+      externals_[index] = b.CreateLoad(
+          module_.pointer(), b.CreateConstInBoundsGEP1_64(module_.pointer(), table, index),
+          "external." + std::to_string(index));
+    }
+  }
+
+  void emit() {
+    emit_steps(program_.steps);
+    main_.finish();
+  }
+
+ private:
+  void collect_trip_counts(const std::vector<ir::Step>& steps) {
+    for (const ir::Step& step : steps)
+      if (step.kind == StepKind::loop) {
+        trip_counts_[step.loop_id] = step.trip_count;
+        collect_trip_counts(step.body);
+      }
+  }
+
+  Extent extent(BufferId id) const {
+    const ir::Buffer& buffer = program_.buffers.at(id);
+    switch (buffer.placement) {
+      case Placement::external:
+        return {Placement::external, buffer.external_index, 0, buffer.bytes, false};
+      case Placement::constant:
+        return {Placement::constant, id, 0, buffer.bytes, false};
+      case Placement::arena:
+        return {Placement::arena, 0, buffer.offset, buffer.offset + buffer.bytes, false};
+      case Placement::view: {
+        Extent base = extent(buffer.base);
+        Extent result = base;
+        result.begin = base.begin + buffer.offset;
+        result.end = result.begin + buffer.bytes;
+        if (buffer.step_stride != 0) {
+          int64_t reach = buffer.step_stride * (trip_counts_.at(buffer.loop_id) - 1);
+          result.begin += std::min<int64_t>(0, reach);
+          result.end += std::max<int64_t>(0, reach);
+          result.loop_dependent = true;
+        }
+        return result;
+      }
+    }
+    assert(false && "unknown placement");
+    return {};
+  }
+
+  /// The address of buffer `id` in the entry function, at the current loop counters.
+  llvm::Value* address(BufferId id) {
+    const ir::Buffer& buffer = program_.buffers.at(id);
+    switch (buffer.placement) {
+      case Placement::external:
+        return externals_.at(buffer.external_index);
+      case Placement::constant:
+        return module_.buffer_global(id);
+      case Placement::arena:
+        return main_.byte_address(main_.function()->getArg(1), main_.index(buffer.offset));
+      case Placement::view: {
+        llvm::Value* at = main_.byte_address(address(buffer.base), main_.index(buffer.offset));
+        if (buffer.step_stride == 0) return at;
+        llvm::Value* t = counters_.at(buffer.loop_id);
+        return main_.byte_address(at,
+                                  main_.builder().CreateMul(t, main_.index(buffer.step_stride)));
+      }
+    }
+    assert(false && "unknown placement");
+    return nullptr;
+  }
+
+  void emit_steps(const std::vector<ir::Step>& steps) {
+    for (const ir::Step& step : steps) {
+      switch (step.kind) {
+        case StepKind::copy:
+          emit_copy(step);
+          break;
+        case StepKind::loop:
+          emit_loop(step);
+          break;
+        case StepKind::elementwise:
+        case StepKind::matmul:
+        case StepKind::reduce:
+        case StepKind::gather:
+        case StepKind::scatter_add:
+        case StepKind::layout:
+          emit_kernel(step);
+          break;
+      }
+    }
+  }
+
+  void emit_copy(const ir::Step& step) {
+    BufferId from = step.operands.at(0), to = step.results.at(0);
+    if (from == to) return;
+    main_.copy_bytes(address(to), address(from), main_.index(program_.buffers.at(to).bytes));
+  }
+
+  /// One kernel function per step, called from the entry function with its buffers.
+  void emit_kernel(const ir::Step& step) {
+    std::vector<BufferId> buffers;
+    for (const auto* list : {&step.operands, &step.results})
+      for (BufferId id : *list) {
+        Extent e = extent(id);
+        bool direct = e.root == Placement::constant && !e.loop_dependent;
+        if (!direct && std::find(buffers.begin(), buffers.end(), id) == buffers.end())
+          buffers.push_back(id);
+      }
+    std::vector<llvm::Type*> parameters(buffers.size(), module_.pointer());
+    auto* type = llvm::FunctionType::get(module_.i32(), parameters, false);
+    llvm::Function* function =
+        llvm::Function::Create(type, llvm::GlobalValue::InternalLinkage,
+                               module_.function_name(kernel_hint(step)), module_.module());
+    function->setDoesNotThrow();
+    std::map<BufferId, llvm::Value*> arguments;
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      llvm::Argument* argument = function->getArg(i);
+      argument->setName(program_.buffers.at(buffers[i]).name);
+      arguments[buffers[i]] = argument;
+      bool alone = true;
+      for (size_t j = 0; j < buffers.size(); ++j)
+        alone = alone && (i == j || !overlap(extent(buffers[i]), extent(buffers[j])));
+      if (alone) function->addParamAttr(i, llvm::Attribute::NoAlias);
+      function->addParamAttr(i, llvm::Attribute::NoCapture);
+    }
+    KernelEmitter kernel(module_, function, step, std::move(arguments));
+    switch (step.kind) {
+      case StepKind::elementwise:
+        emit_elementwise(kernel);
+        break;
+      case StepKind::matmul:
+        emit_matmul(kernel);
+        break;
+      case StepKind::reduce:
+        emit_reduce(kernel);
+        break;
+      case StepKind::gather:
+        emit_gather(kernel);
+        break;
+      case StepKind::scatter_add:
+        emit_scatter_add(kernel);
+        break;
+      case StepKind::layout:
+        emit_layout(kernel);
+        break;
+      case StepKind::copy:
+      case StepKind::loop:
+        assert(false && "copies and loops are emitted inline");
+        break;
+    }
+    kernel.finish();
+    std::vector<llvm::Value*> call_arguments;
+    for (BufferId id : buffers) call_arguments.push_back(address(id));
+    main_.call_checked(function, call_arguments);
+  }
+
+  /// A scan: T iterations of the body, each followed by the write-back of the body outputs
+  /// (masked by lengths when the scan has them).
+  void emit_loop(const ir::Step& step) {
+    const ir::Node& scan = *step.node;
+    const size_t num_carry = scan.attrs().get_int("num_carry");
+    const bool reverse = scan.attrs().get_int("reverse") != 0;
+    const bool has_lengths = scan.attrs().get_int("has_lengths") != 0;
+    const int64_t steps = step.trip_count;
+    llvm::IRBuilder<>& b = main_.builder();
+    llvm::Value* lengths = nullptr;
+    int64_t rows = 0;
+    if (has_lengths) {
+      BufferId id = step.operands.back();
+      rows = program_.buffers.at(id).type.num_elements();
+      lengths = address(id);
+      int32_t code = module_.add_error("node " + ir::describe_node(scan) +
+                                       ": lengths outside [1, " + std::to_string(steps) + "]");
+      main_.for_range(rows, [&](llvm::Value* row) {
+        llvm::Value* length = b.CreateSExt(
+            b.CreateLoad(module_.i32(), main_.element_address(lengths, ir::DType::i32, row)),
+            module_.i64());
+        main_.fail_if(b.CreateOr(b.CreateICmpSLT(length, main_.index(1)),
+                                 b.CreateICmpSGT(length, main_.index(steps))),
+                      code);
+      });
+    }
+    main_.for_range(steps, [&](llvm::Value* n) {
+      llvm::Value* t = reverse ? b.CreateSub(main_.index(steps - 1), n, "t") : n;
+      counters_[step.loop_id] = t;
+      emit_steps(step.body);
+      for (size_t i = 0; i < step.body_outputs.size(); ++i) {
+        BufferId from = step.body_outputs[i];
+        const int64_t bytes = program_.buffers.at(from).bytes;
+        llvm::Value* source = address(from);
+        llvm::Value* target = address(step.results.at(i));
+        if (i >= num_carry) target = main_.byte_address(target, b.CreateMul(t, main_.index(bytes)));
+        if (!has_lengths) {
+          if (source != target) main_.copy_bytes(target, source, main_.index(bytes));
+          continue;
+        }
+        // Rows past their length keep their carry and get a zero output row.
+        const int64_t row_bytes = rows ? bytes / rows : 0;
+        main_.for_range(rows, [&](llvm::Value* row) {
+          llvm::Value* length =
+              b.CreateLoad(module_.i32(), main_.element_address(lengths, ir::DType::i32, row));
+          llvm::Value* active = b.CreateICmpSLT(t, b.CreateSExt(length, module_.i64()));
+          llvm::Value* offset = b.CreateMul(row, main_.index(row_bytes));
+          llvm::Value* to = main_.byte_address(target, offset);
+          llvm::Value* from_row = main_.byte_address(source, offset);
+          if (i < num_carry) {
+            main_.if_then(active, [&] { main_.copy_bytes(to, from_row, main_.index(row_bytes)); });
+          } else {
+            main_.if_then(active, [&] { main_.copy_bytes(to, from_row, main_.index(row_bytes)); });
+            main_.if_then(b.CreateNot(active),
+                          [&] { main_.zero_bytes(to, main_.index(row_bytes)); });
+          }
+        });
+      }
+    });
+    counters_.erase(step.loop_id);
+  }
+
+  ModuleContext& module_;
+  const ir::Program& program_;
+  FunctionEmitter main_;
+  std::map<int32_t, int64_t> trip_counts_;
+  std::map<int32_t, llvm::Value*> counters_;
+  std::map<int32_t, llvm::Value*> externals_;
+};
+
+}  // namespace
+
+RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& context,
+                               const llvm::TargetMachine& machine, const std::string& symbol) {
+  RenderedProgram rendered;
+  rendered.symbol = symbol;
+  rendered.module = std::make_unique<llvm::Module>(symbol, context);
+  llvm::Module& module = *rendered.module;
+  module.setTargetTriple(machine.getTargetTriple().str());
+  module.setDataLayout(machine.createDataLayout());
+
+  ModuleContext module_context(module, program);
+  llvm::PointerType* pointer = module_context.pointer();
+  auto* type = llvm::FunctionType::get(module_context.i32(), {pointer, pointer}, false);
+  llvm::Function* entry =
+      llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage, symbol, module);
+  entry->setDoesNotThrow();
+  entry->getArg(0)->setName("externals");
+  entry->getArg(1)->setName("arena");
+  entry->addParamAttr(1, llvm::Attribute::NoAlias);
+  ProgramEmitter(module_context, entry).emit();
+
+  const std::string cpu = machine.getTargetCPU().str();
+  const std::string features = machine.getTargetFeatureString().str();
+  for (llvm::Function& function : module) {
+    if (function.isDeclaration()) continue;
+    function.addFnAttr("target-cpu", cpu);
+    if (!features.empty()) function.addFnAttr("target-features", features);
+  }
+  std::string problems;
+  llvm::raw_string_ostream stream(problems);
+  if (llvm::verifyModule(module, &stream))
+    throw std::logic_error("the rendered LLVM module is invalid: " + stream.str());
+  rendered.errors = module_context.errors();
+  return rendered;
+}
+
+}  // namespace rnnc::cpu

@@ -1,0 +1,39 @@
+#pragma once
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/Target/TargetMachine.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/program.h"
+
+/// Renders a scheduled program (ir/program.h) as one LLVM module: the ABI every CPU build of a
+/// program shares, JIT and (later) object files alike.
+namespace rnnc::cpu {
+
+/// A rendered program.
+struct RenderedProgram {
+  std::unique_ptr<llvm::Module> module;
+  /// The exported entry function:
+  ///   int32_t SYMBOL(void* const* externals, void* arena)
+  /// `externals` holds one pointer per Program::externals() entry, in that order (inputs,
+  /// parameters, outputs); `arena` points to Program::arena_bytes bytes aligned to
+  /// Program::kAlignment. It returns 0, or an error code c whose message is errors[c - 1].
+  std::string symbol;
+  /// The messages of the error codes, each naming the node that reports it (a gather index
+  /// out of range, scan lengths outside [1, T], an integer division by zero).
+  std::vector<std::string> errors;
+};
+
+/// Renders `program` into a new module of `context` for `machine` (its triple, data layout,
+/// CPU and features are recorded in the module). Constants become private globals; each step
+/// but copies and loops becomes an internal kernel function whose buffer arguments are
+/// noalias where the plan keeps them apart; loops are real loops in the entry function. The
+/// module calls nothing of rnnc: only libm, memcpy/memset and cblas_sgemm/cblas_dgemm.
+RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& context,
+                               const llvm::TargetMachine& machine,
+                               const std::string& symbol = "rnnc_program");
+
+}  // namespace rnnc::cpu

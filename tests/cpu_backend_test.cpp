@@ -1,0 +1,206 @@
+// The CPU backend's own properties: target CPU names, what the rendered LLVM IR looks like,
+// compile times (printed, never asserted), and the driver's --backend option.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "codegen/backend.h"
+#include "codegen/interp/interpreter.h"
+#include "ir/builder.h"
+#include "ir/parser.h"
+#include "runtime/initializers.h"
+#include "runtime/npy.h"
+#include "tests/support/errors.h"
+#include "tests/support/programs.h"
+
+#ifdef RNNC_HAVE_CPU
+#include "codegen/cpu/cpu_backend.h"
+#endif
+
+namespace rnnc {
+namespace {
+
+using namespace ir;
+
+bool has_cpu() {
+  auto names = codegen::available_backends();
+  return std::find(names.begin(), names.end(), "cpu") != names.end();
+}
+
+/// y = tanh(x * w + b) over f32[rows, cols]: one fused elementwise kernel at O1.
+std::unique_ptr<Graph> elementwise_graph(int64_t rows, int64_t cols) {
+  auto graph = std::make_unique<Graph>("elementwise");
+  Value* x = graph->add_input("x", {DType::f32, {rows, cols}});
+  Value* w = graph->add_input("w", {DType::f32, {rows, cols}});
+  Value* b = graph->add_input("b", {DType::f32, {cols}});
+  Value* y = build::tanh(build::add(build::mul(x, w), build::broadcast(b, {rows, cols})));
+  graph->add_output("y", y);
+  return graph;
+}
+
+Bindings random_inputs(const Graph& graph, uint64_t seed) {
+  Bindings inputs;
+  for (Node* node : graph.nodes_of(OpKind::Input))
+    inputs[node->result()->name()] = initialize(node->result()->type(), "uniform:-2,2", seed++);
+  return inputs;
+}
+
+TEST(CpuBackend, ElementwiseMatchesInterpreter) {
+  if (!has_cpu()) GTEST_SKIP() << "built without the CPU backend";
+  auto graph = elementwise_graph(37, 129);
+  Bindings inputs = random_inputs(*graph, 1), state;
+  Bindings want = interp::run_graph(*graph, inputs, state);
+  auto executable = codegen::compile(*graph, "cpu");
+  Bindings got = executable->run(inputs, state);
+  EXPECT_LE(max_relative_difference(got.at("y"), want.at("y")), 1e-6);
+}
+
+}  // namespace
+}  // namespace rnnc
+
+#ifdef RNNC_HAVE_CPU
+namespace rnnc {
+namespace {
+
+TEST(CpuBackend, UnknownTargetCpuIsAnError) {
+  auto graph = elementwise_graph(2, 3);
+  codegen::CompileOptions options;
+  options.target_cpu = "no-such-cpu";
+  std::string message = testerr::error_of([&] { codegen::compile(*graph, "cpu", options); });
+  EXPECT_NE(message.find("unknown target CPU 'no-such-cpu'"), std::string::npos) << message;
+  message = testerr::error_of([&] { cpu::render_llvm_ir(*graph, options); });
+  EXPECT_NE(message.find("'no-such-cpu'"), std::string::npos) << message;
+}
+
+TEST(CpuBackend, NamedTargetCpuRuns) {
+  // x86-64-v2 (SSE4.2) runs on every x86-64 machine this project supports.
+  auto graph = elementwise_graph(5, 33);
+  Bindings inputs = random_inputs(*graph, 4), state;
+  Bindings want = interp::run_graph(*graph, inputs, state);
+  codegen::CompileOptions options;
+  options.target_cpu = "x86-64-v2";
+  Bindings got = codegen::compile(*graph, "cpu", options)->run(inputs, state);
+  EXPECT_LE(max_relative_difference(got.at("y"), want.at("y")), 1e-6);
+}
+
+TEST(CpuBackend, ElementwiseKernelIsVectorized) {
+  // For AVX2 (x86-64-v3) the fused multiply-add-tanh loop runs on 8 floats at a time: tanh is
+  // emitted as straight-line IR, so nothing blocks the loop vectorizer.
+  auto graph = elementwise_graph(64, 256);
+  codegen::CompileOptions options;
+  options.target_cpu = "x86-64-v3";
+  std::string rendered = cpu::render_llvm_ir(*graph, options, false);
+  EXPECT_EQ(rendered.find("<8 x float>"), std::string::npos);  // scalar as rendered
+  EXPECT_NE(rendered.find("define i32 @rnnc_program(ptr %externals, ptr noalias %arena)"),
+            std::string::npos);
+  std::string optimized = cpu::render_llvm_ir(*graph, options, true);
+  EXPECT_NE(optimized.find("vector.body"), std::string::npos);
+  EXPECT_NE(optimized.find("fmul <8 x float>"), std::string::npos);
+  EXPECT_NE(optimized.find("fdiv <8 x float>"), std::string::npos);  // inside tanh
+  EXPECT_EQ(optimized.find("@tanhf"), std::string::npos);
+}
+
+TEST(CpuBackend, TranscendentalsAreAccurate) {
+  // exp, log, tanh and sigmoid over a wide f32 range against the interpreter (double, rounded).
+  auto graph = std::make_unique<Graph>("transcendentals");
+  const int64_t n = 20000;
+  Value* x = graph->add_input("x", {DType::f32, {n}});
+  graph->add_output("exp", build::exp(x));
+  graph->add_output("log", build::log(build::abs(x)));
+  graph->add_output("tanh", build::tanh(x));
+  graph->add_output("sigmoid", build::sigmoid(x));
+  std::vector<float> values(n);
+  for (int64_t i = 0; i < n; ++i) values[i] = static_cast<float>(-87.0 + 174.0 * i / (n - 1));
+  values[n / 2] = 1e-30f;
+  Bindings inputs{{"x", Tensor::from_floats({n}, values)}}, state;
+  Bindings want = interp::run_graph(*graph, inputs, state);
+  Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
+  for (const char* name : {"exp", "log", "tanh", "sigmoid"}) {
+    const Tensor &a = got.at(name), &b = want.at(name);
+    double worst = 0;
+    for (int64_t i = 0; i < n; ++i)
+      if (b.get(i) != 0)
+        worst = std::max(worst, std::abs(a.get(i) - b.get(i)) / std::abs(b.get(i)));
+    EXPECT_LE(worst, 1e-6) << name;
+  }
+}
+
+// ---- The driver ---------------------------------------------------------------------------
+
+const char* kAffineModel =
+    "graph @affine {\n"
+    "  %x = input() : f32[2, 3]\n"
+    "  %w = parameter() {init = \"uniform:-1,1\", seed = 4, role = \"weight\"} : f32[3, 2]\n"
+    "  %y = matmul(%x, %w) {transpose_a = 0, transpose_b = 0} : f32[2, 2]\n"
+    "  %z = tanh(%y) : f32[2, 2]\n"
+    "  output z = %z\n"
+    "}\n";
+
+TEST(CpuBackend, DriverRunsOnEitherBackend) {
+  std::string directory = ::testing::TempDir() + "rnnc_cpu_driver_" + std::to_string(getpid());
+  std::filesystem::create_directories(directory);
+  std::string model = directory + "/affine.rnn", x = directory + "/x.npy";
+  std::ofstream(model) << kAffineModel;
+  write_npy(x, Tensor::from_floats({2, 3}, {1, -2, 3, 0.5f, 0.25f, -1}));
+  std::map<std::string, Tensor> results;
+  for (const char* backend : {"interp", "cpu", ""}) {
+    std::string out = directory + "/out_" + backend;
+    std::string command = testprog::binary("rnnc") + " run " + model + " --input x=" + x +
+                          " --output-dir " + out +
+                          (*backend ? std::string(" --backend ") + backend : "");
+    testprog::ProgramRun run = testprog::run_program(command);
+    ASSERT_EQ(run.status, 0) << command << "\n" << run.output;
+    results[backend] = read_npy(out + "/z.npy");
+  }
+  EXPECT_LE(max_relative_difference(results.at("cpu"), results.at("interp")), 1e-6);
+  EXPECT_LE(max_relative_difference(results.at(""), results.at("interp")), 1e-6);
+  testprog::ProgramRun bad =
+      testprog::run_program(testprog::binary("rnnc") + " run " + model + " --input x=" + x +
+                            " --output-dir " + directory + "/bad --backend gpu9");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("unknown or unavailable backend 'gpu9' (available: interp, cpu)"),
+            std::string::npos)
+      << bad.output;
+  testprog::ProgramRun help = testprog::run_program(testprog::binary("rnnc") + " run --help");
+  EXPECT_NE(help.output.find("--backend"), std::string::npos);
+  std::filesystem::remove_all(directory);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+TEST(CpuBackend, CompileTimesOfTheLectureModels) {
+  for (const char* model : {"hihell_rnn", "diabetes", "sst_lstm", "names_gru", "char_lstm"})
+    for (const char* kind : {"forward", "train"}) {
+      std::string file = std::string(model) + "." + kind + ".rnn";
+      auto graph = parse_graph_file(std::string(RNNC_SOURCE_DIR) + "/examples/models/" + file);
+      auto executable = cpu::compile(*graph);
+      const cpu::CompileTimes& t = executable->compile_times();
+      Bindings state = initialize_parameters(*graph, 1);
+      Bindings inputs;
+      for (Node* node : graph->nodes_of(OpKind::Input)) {
+        Tensor tensor(node->result()->type());
+        if (node->result()->name() == "lengths")
+          for (int64_t i = 0; i < tensor.num_elements(); ++i) tensor.set(i, 1);
+        inputs[node->result()->name()] = tensor;
+      }
+      auto start = std::chrono::steady_clock::now();
+      executable->run(inputs, state);
+      double run = seconds_since(start);
+      std::printf(
+          "%-26s compile %6.3f s (graph passes %.3f, plan %.3f, render %.3f, llvm %.3f, "
+          "machine code %.3f), %3zu steps, run %.4f s\n",
+          file.c_str(), t.total(), t.graph_passes, t.planning, t.rendering, t.llvm_passes,
+          t.machine_code, executable->program().steps.size(), run);
+    }
+}
+
+}  // namespace
+}  // namespace rnnc
+#endif
