@@ -78,7 +78,7 @@ TEST(CharLmExample, BadInputFailsWithAMessage) {
   ProgramRun steps = run_program(binary("char_lm") + " --steps 2.5");
   EXPECT_EQ(steps.status, 1);
   EXPECT_NE(steps.output.find("--steps must be an integer"), std::string::npos) << steps.output;
-  ProgramRun seq = run_program(binary("char_lm") + " --max-chars 50 --seq-len 100");
+  ProgramRun seq = run_program(binary("char_lm") + " --max-chars 50 --seq-len 100 --prime First");
   EXPECT_EQ(seq.status, 1);
   EXPECT_NE(seq.output.find("shorter than one window"), std::string::npos) << seq.output;
   ProgramRun unknown = run_program(binary("char_lm") + " --layers 2");
