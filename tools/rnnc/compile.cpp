@@ -1,0 +1,219 @@
+// `rnnc compile`: a model compiled ahead of time into a self-contained C library (a header, an
+// object file, a static and a shared library; codegen/cpu/aot.h, docs/aot.md).
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/error.h"
+#include "tools/rnnc/commands.h"
+
+#ifdef RNNC_HAVE_CPU
+#include "codegen/cpu/aot.h"
+#include "frontend/losses.h"
+#include "frontend/onnx/onnx_import.h"
+#include "frontend/optimizers.h"
+#include "frontend/training.h"
+#include "ir/parser.h"
+#include "ir/printer.h"
+#include "ir/verifier.h"
+#include "passes/pass_manager.h"
+#endif
+
+namespace rnnc::driver {
+namespace {
+
+const char* kCompileHelp =
+    "usage: rnnc compile MODEL -o DIR [--name NAME] [-O0|-O1] [--target-cpu CPU] [--cc CC]\n"
+    "                    [--train-model TRAIN.rnn |\n"
+    "                     --train --loss mse|bce|cross-entropy [--output NAME]\n"
+    "                             [--optimizer SPEC] [--clip-norm X]]\n"
+    "\n"
+    "Compiles MODEL (text IR, or ONNX when it ends in .onnx) ahead of time for this CPU into\n"
+    "folder DIR: NAME.h (the C API, every shape a #define), NAME.o, NAME_runtime.c, libNAME.a\n"
+    "and libNAME.so. The library needs only libc, libm and OpenBLAS at run time. It is built\n"
+    "in a temporary folder and renamed into place, so a failure leaves nothing behind.\n"
+    "  -o DIR              the output folder (created when missing)\n"
+    "  --name NAME         the prefix of every C symbol (default: the graph's name, or the\n"
+    "                      ONNX file's name)\n"
+    "  -O<level>           the graph optimization pipeline (default -O1)\n"
+    "  --target-cpu CPU    an LLVM CPU name (x86-64-v3, skylake-avx512, znver4, ...);\n"
+    "                      default: this machine's CPU with exactly its features\n"
+    "  --cc CC             the C compiler building the runtime and libraries (default: $CC,\n"
+    "                      else cc)\n"
+    "  --train-model FILE  also compile FILE, a training step of the same model (text IR),\n"
+    "                      as NAME_train_step; the two share parameters by name\n"
+    "  --train             derive NAME_train_step from MODEL: a new input 'labels', the loss\n"
+    "                      of output --output (needed when MODEL has several outputs), its\n"
+    "                      gradients, clipping and the optimizer's update\n"
+    "  --loss L            mse or bce (labels typed as the output), cross-entropy (i32\n"
+    "                      labels: the output's shape without its last, class, axis)\n"
+    "  --optimizer SPEC    sgd, adagrad, rmsprop, adam, with hyper-parameters as in\n"
+    "                      'adagrad:lr=0.1' or 'sgd:lr=0.1,momentum=0.9' (default: sgd)\n"
+    "  --clip-norm X       clip the gradients by global norm X (adds output grad_norm)\n"
+    "\n"
+    "Parameters start as the model declares them (init, seed), or at an ONNX model's\n"
+    "initializers; NAME_load and NAME_save read and write them (see NAME.h).\n";
+
+#ifdef RNNC_HAVE_CPU
+
+/// A model file's graph and the initial values it carries (an ONNX model's initializers).
+struct LoadedModel {
+  std::unique_ptr<ir::Graph> graph;
+  Bindings parameters;
+};
+
+bool is_onnx(const std::string& path) {
+  return path.size() > 5 && path.compare(path.size() - 5, 5, ".onnx") == 0;
+}
+
+LoadedModel load_any_model(const std::string& path) {
+  LoadedModel model;
+  if (is_onnx(path)) {
+    OnnxModel imported = import_onnx_file(path);
+    model.graph = std::move(imported.graph);
+    model.parameters = std::move(imported.parameters);
+  } else {
+    model.graph = ir::parse_graph_file(path);
+  }
+  ir::verify(*model.graph);
+  return model;
+}
+
+/// `text` made a C identifier for the library's name ("char-lstm" -> "char_lstm").
+std::string default_name(const std::string& text) {
+  std::string name;
+  for (unsigned char c : text) name += std::isalnum(c) ? static_cast<char>(c) : '_';
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) name = "model_" + name;
+  return cpu::is_valid_library_name(name) ? name : "model";
+}
+
+double parse_positive(const std::string& text, const char* option) {
+  char* end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(value > 0) || value > 1e30)
+    throw Error(std::string("--") + option + " expects a positive number, got '" + text + "'");
+  return value;
+}
+
+/// The training step of `forward` that --train describes: a copy of it with input "labels",
+/// the loss, and make_training_step's gradients, clipping and updates.
+std::unique_ptr<ir::Graph> derive_training_step(const ir::Graph& forward,
+                                                const Arguments& arguments) {
+  auto train = ir::parse_graph(ir::print_graph(forward), forward.name());
+  if (!arguments.has("loss"))
+    throw Error("--train needs --loss (mse, bce or cross-entropy)\n\n" + std::string(kCompileHelp));
+  std::string loss_name = arguments.get("loss");
+  ir::Value* prediction = nullptr;
+  if (arguments.has("output")) {
+    prediction = train->output(arguments.get("output"));
+    if (!prediction)
+      throw Error("--output: the model has no output named '" + arguments.get("output") + "'");
+  } else {
+    if (train->outputs().size() != 1)
+      throw Error("the model has " + std::to_string(train->outputs().size()) +
+                  " outputs: name the one the loss compares with the labels with --output");
+    prediction = train->outputs()[0].value;
+  }
+  if (!ir::is_float(prediction->dtype()))
+    throw Error("the output the loss reads is " + prediction->type().to_string() +
+                ", not a float tensor");
+  if (train->find("labels"))
+    throw Error(
+        "--train adds an input named 'labels', but the model already has a value of "
+        "that name");
+
+  ir::Value* loss = nullptr;
+  if (loss_name == "cross-entropy") {
+    if (prediction->type().rank() < 1)
+      throw Error("cross-entropy needs logits with a class axis, got " +
+                  prediction->type().to_string());
+    ir::Shape shape(prediction->shape().begin(), prediction->shape().end() - 1);
+    ir::Value* labels = train->add_input("labels", {ir::DType::i32, shape});
+    loss = nn::cross_entropy(prediction, labels);
+  } else if (loss_name == "mse" || loss_name == "bce") {
+    ir::Value* labels = train->add_input("labels", prediction->type());
+    loss = loss_name == "mse" ? nn::mse(prediction, labels) : nn::bce(prediction, labels);
+  } else {
+    throw Error("unknown loss '" + loss_name + "' (known: mse, bce, cross-entropy)");
+  }
+  nn::TrainingConfig config;
+  config.optimizer = nn::OptimizerConfig::parse(arguments.get("optimizer", "sgd"));
+  if (arguments.has("clip-norm"))
+    config.clip_norm = parse_positive(arguments.get("clip-norm"), "clip-norm");
+  nn::make_training_step(*train, loss, config);
+  ir::verify(*train);
+  return train;
+}
+
+#endif
+
+}  // namespace
+
+int compile_command(int argc, char** argv) {
+  if (wants_help(argc, argv)) return std::fputs(kCompileHelp, stdout), 0;
+  // "-o DIR" is the one short option; the parser knows long ones.
+  std::vector<std::string> words(argv, argv + argc);
+  for (std::string& word : words)
+    if (word == "-o") word = "--output-dir";
+  std::vector<char*> pointers;
+  for (std::string& word : words) pointers.push_back(word.data());
+  Arguments arguments = parse_arguments(argc, pointers.data(), 2,
+                                        {"output-dir", "name", "O", "target-cpu", "cc",
+                                         "train-model", "loss", "output", "optimizer", "clip-norm"},
+                                        {"train"});
+  if (arguments.positional.size() != 1)
+    throw Error("expected one model file\n\n" + std::string(kCompileHelp));
+  if (!arguments.has("output-dir"))
+    throw Error("-o DIR is required\n\n" + std::string(kCompileHelp));
+  bool train = arguments.has("train");
+  if (train && arguments.has("train-model"))
+    throw Error("--train and --train-model exclude each other");
+  for (const char* option : {"loss", "output", "optimizer", "clip-norm"})
+    if (!train && arguments.has(option))
+      throw Error(std::string("--") + option + " applies only with --train");
+#ifdef RNNC_HAVE_CPU
+  const std::string& path = arguments.positional[0];
+  LoadedModel model = load_any_model(path);
+  std::unique_ptr<ir::Graph> train_graph;
+  if (arguments.has("train-model")) {
+    train_graph = ir::parse_graph_file(arguments.get("train-model"));
+    ir::verify(*train_graph);
+  } else if (train) {
+    train_graph = derive_training_step(*model.graph, arguments);
+  }
+
+  cpu::AotOptions options;
+  std::string stem = std::filesystem::path(path).stem().string();
+  if (size_t dot = stem.find('.'); dot != std::string::npos) stem = stem.substr(0, dot);
+  options.name = arguments.has("name") ? arguments.get("name")
+                                       : default_name(is_onnx(path) ? stem : model.graph->name());
+  options.pipeline_level = arguments.get("O", "1").empty() ? "O1" : "O" + arguments.get("O", "1");
+  passes::default_pipeline(options.pipeline_level);  // an unknown level fails here
+  options.target_cpu = arguments.get("target-cpu");
+  const char* cc = std::getenv("CC");
+  options.c_compiler = arguments.get("cc", cc && *cc ? cc : "cc");
+  options.source_description = path;
+  if (arguments.has("train-model"))
+    options.source_description += " + " + arguments.get("train-model");
+  cpu::AotResult result = cpu::compile_library(*model.graph, train_graph.get(), model.parameters,
+                                               arguments.get("output-dir"), options);
+  std::printf("rnnc compile: %s: parameters %lld bytes, forward arena %lld bytes",
+              options.name.c_str(), static_cast<long long>(result.parameter_bytes),
+              static_cast<long long>(result.forward_arena_bytes));
+  if (train_graph)
+    std::printf(", train_step arena %lld bytes", static_cast<long long>(result.train_arena_bytes));
+  std::printf("\n");
+  for (const std::string& file : result.files) std::printf("  %s\n", file.c_str());
+  return 0;
+#else
+  throw Error(
+      "this rnnc was built without the CPU backend (LLVM 19 and OpenBLAS), which "
+      "`rnnc compile` needs");
+#endif
+}
+
+}  // namespace rnnc::driver
