@@ -7,6 +7,11 @@
 #include "ir/error.h"
 #include "tools/rnnc/commands.h"
 
+namespace rnnc::driver {
+/// `rnnc compile` (tools/rnnc/compile.cpp): a model compiled ahead of time into a C library.
+int compile_command(int argc, char** argv);
+}  // namespace rnnc::driver
+
 namespace {
 
 const char* kUsage =
@@ -14,7 +19,10 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  dump   parse, verify, optionally optimize and print a model (text IR or Graphviz)\n"
-    "  run    run a model once (--backend interp|cpu) on .npy inputs; outputs as .npy\n"
+    "  run    run a model (text IR or ONNX) once on .npy inputs; outputs as .npy\n"
+    "  compile  compile a model ahead of time into a C library (header, .o, .a, .so)\n"
+    "  train  train a model's training-step graph on .npy data (progress, loss curve)\n"
+    "  bench  time a model's compilation and its runs\n"
     "\n"
     "'rnnc <command> --help' describes each command.\n";
 
@@ -29,6 +37,9 @@ int main(int argc, char** argv) {
   try {
     if (command == "dump") return rnnc::driver::dump_command(argc, argv);
     if (command == "run") return rnnc::driver::run_command(argc, argv);
+    if (command == "compile") return rnnc::driver::compile_command(argc, argv);
+    if (command == "train") return rnnc::driver::train_command(argc, argv);
+    if (command == "bench") return rnnc::driver::bench_command(argc, argv);
     std::fprintf(stderr, "rnnc: error: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const rnnc::Error& error) {
