@@ -4,6 +4,9 @@
 #ifdef RNNC_HAVE_CPU
 #include "codegen/cpu/cpu_backend.h"
 #endif
+#ifdef RNNC_HAVE_CUDA
+#include "codegen/cuda/cuda_backend.h"
+#endif
 #include "ir/error.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
@@ -34,11 +37,14 @@ std::string join(const std::vector<std::string>& names) {
 }  // namespace
 
 std::vector<std::string> available_backends() {
+  std::vector<std::string> names = {"interp"};
 #ifdef RNNC_HAVE_CPU
-  return {"interp", "cpu"};
-#else
-  return {"interp"};
+  names.push_back("cpu");
 #endif
+#ifdef RNNC_HAVE_CUDA
+  if (cuda::device_usable()) names.push_back("cuda");
+#endif
+  return names;
 }
 
 std::unique_ptr<Executable> compile(const ir::Graph& graph, const std::string& name,
@@ -48,9 +54,12 @@ std::unique_ptr<Executable> compile(const ir::Graph& graph, const std::string& n
         ir::parse_graph(ir::print_graph(graph), graph.name()));
 #ifdef RNNC_HAVE_CPU
   if (name == "cpu") return cpu::compile(graph, options);
-#else
-  (void)options;
 #endif
+#ifdef RNNC_HAVE_CUDA
+  // Without a driver or device this throws that reason ("no CUDA device", ...).
+  if (name == "cuda") return cuda::compile(graph, options);
+#endif
+  (void)options;
   throw Error("unknown or unavailable backend '" + name +
               "' (available: " + join(available_backends()) + ")");
 }

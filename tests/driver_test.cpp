@@ -203,7 +203,8 @@ TEST(Driver, BadPipelineOptionsAreClearErrors) {
       {"-O", "unknown optimization level -O (known: -O0, -O1)"},
       {"--emit=ir -O1", "-O<level> runs passes, which --emit=ir does not"},
       {"--emit=ir --passes=dce", "--passes runs passes, which --emit=ir does not"},
-      {"--emit=llvm", "--emit=llvm is not supported (supported: ir, opt-ir, program)"},
+      {"--emit=bogus",
+       "--emit=bogus is not supported (supported: ir, opt-ir, program, llvm, cuda, ptx)"},
       {"--print-after=bogus", "--print-after: cannot print after unknown pass 'bogus'"},
       {"--passes=cse --print-after=dce",
        "cannot print after pass 'dce': the pipeline does not run it (pipeline: cse)"},
@@ -269,14 +270,36 @@ TEST(Driver, PlanMemoryOnlyEndsAPipeline) {
   }
 }
 
+TEST(Driver, DumpEmitsLlvmCudaAndPtx) {
+  std::string path = temp_file("redundant.rnn", kRedundantModel);
+#ifdef RNNC_HAVE_CPU
+  Outcome llvm = run_driver("dump --emit=llvm " + path);
+  EXPECT_EQ(llvm.status, 0) << llvm.output;
+  EXPECT_NE(llvm.output.find("define i32 @rnnc_program("), std::string::npos) << llvm.output;
+#endif
+#ifdef RNNC_HAVE_CUDA
+  Outcome cuda = run_driver("dump --emit=cuda " + path);
+  EXPECT_EQ(cuda.status, 0) << cuda.output;
+  EXPECT_NE(cuda.output.find("extern \"C\" __global__ void k0_"), std::string::npos) << cuda.output;
+  EXPECT_NE(cuda.output.find("launch plan: "), std::string::npos) << cuda.output;
+  Outcome ptx = run_driver("dump --emit=ptx " + path);
+  EXPECT_EQ(ptx.status, 0) << ptx.output;
+  EXPECT_NE(ptx.output.find(".entry k0_"), std::string::npos) << ptx.output;
+  EXPECT_NE(ptx.output.find("// ptxas info    : Used "), std::string::npos) << ptx.output;
+  EXPECT_NE(ptx.output.find("spill stores"), std::string::npos) << ptx.output;
+#endif
+}
+
 TEST(Driver, DumpHelpListsPassesAndLevels) {
   Outcome outcome = run_driver("dump --help");
   ASSERT_EQ(outcome.status, 0);
-  for (const char* text :
-       {"--emit=ir", "--emit=opt-ir", "--emit=program", "\n  plan-memory ", "-O<level>",
-        "-O0: (no passes)", "-O1: canonicalize", "--passes=", "--print-after=PASS", "--time-passes",
-        "--no-verify-each", "--dot ", "--dot=FILE", "\n  canonicalize ", "\n  simplify ",
-        "\n  fold-constants ", "\n  cse ", "\n  dce "})
+  for (const char* text : {"--emit=ir",           "--emit=opt-ir",     "--emit=program",
+                           "--emit=llvm",         "--emit=cuda",       "--emit=ptx",
+                           "\n  plan-memory ",    "-O<level>",         "-O0: (no passes)",
+                           "-O1: canonicalize",   "--passes=",         "--print-after=PASS",
+                           "--time-passes",       "--no-verify-each",  "--dot ",
+                           "--dot=FILE",          "\n  canonicalize ", "\n  simplify ",
+                           "\n  fold-constants ", "\n  cse ",          "\n  dce "})
     EXPECT_NE(outcome.output.find(text), std::string::npos) << text;
 }
 

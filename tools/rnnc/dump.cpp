@@ -1,10 +1,16 @@
 // `rnnc dump`: every stage of the compiler made observable (text IR, optimized IR, the IR
-// after any pass, pass timings, Graphviz, the scheduled program).
+// after any pass, pass timings, Graphviz, the scheduled program, LLVM IR, CUDA C and PTX).
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 
 #include "codegen/interp/constant_evaluator.h"
+#ifdef RNNC_HAVE_CPU
+#include "codegen/cpu/cpu_backend.h"
+#endif
+#ifdef RNNC_HAVE_CUDA
+#include "codegen/cuda/cuda_backend.h"
+#endif
 #include "ir/dot.h"
 #include "ir/error.h"
 #include "ir/printer.h"
@@ -19,7 +25,8 @@ namespace {
 /// The help text, with the registered passes and the levels' pipelines (from passes.def).
 std::string dump_help() {
   std::string help =
-      "usage: rnnc dump MODEL.rnn [--emit=ir|opt-ir|program] [-O<level> | --passes=P1,...]\n"
+      "usage: rnnc dump MODEL.rnn [--emit=ir|opt-ir|program|llvm|cuda|ptx]\n"
+      "                 [-O<level> | --passes=P1,...]\n"
       "                 [--print-after=PASS]... [--time-passes] [--no-verify-each]\n"
       "                 [--dot[=FILE]]\n"
       "\n"
@@ -30,6 +37,11 @@ std::string dump_help() {
       "  --emit=program      the scheduled program: the optimized graph (as for opt-ir)\n"
       "                      lowered by plan-memory to kernels and buffers in one arena,\n"
       "                      with arena, unshared and residual bytes\n"
+      "  --emit=llvm         the program rendered as LLVM IR by the CPU backend\n"
+      "  --emit=cuda         the program rendered as CUDA C by the CUDA backend, with its\n"
+      "                      launch plan (kernels, cuBLAS calls, copies, loops)\n"
+      "  --emit=ptx          that CUDA C compiled by NVRTC to PTX for sm_90, with ptxas's\n"
+      "                      register and spill report per kernel (no GPU needed)\n"
       "  -O<level>           run the default pipeline of a level:\n";
   for (const passes::PipelineLevel& level : passes::default_pipelines())
     help += "                        -" + std::string(level.level) + ": " +
@@ -118,13 +130,22 @@ int dump_command(int argc, char** argv) {
   std::string emit = arguments.get("emit", pipeline.plan_memory ? "program"
                                            : given.empty()      ? "ir"
                                                                 : "opt-ir");
-  if (emit != "ir" && emit != "opt-ir" && emit != "program")
-    throw Error("--emit=" + emit + " is not supported (supported: ir, opt-ir, program)");
+  const bool renders = emit == "llvm" || emit == "cuda" || emit == "ptx";
+  if (emit != "ir" && emit != "opt-ir" && emit != "program" && !renders)
+    throw Error("--emit=" + emit +
+                " is not supported (supported: ir, opt-ir, program, llvm, cuda, ptx)");
+#ifndef RNNC_HAVE_CPU
+  if (emit == "llvm") throw Error("--emit=llvm needs the CPU backend, which this rnnc lacks");
+#endif
+#ifndef RNNC_HAVE_CUDA
+  if (emit == "cuda" || emit == "ptx")
+    throw Error("--emit=" + emit + " needs the CUDA backend, which this rnnc lacks");
+#endif
   if (emit == "ir" && !given.empty())
     throw Error(given + " runs passes, which --emit=ir does not (use --emit=opt-ir)");
-  if (pipeline.plan_memory && emit != "program")
+  if (pipeline.plan_memory && emit != "program" && !renders)
     throw Error("--passes ends with plan-memory, which makes a program: use --emit=program");
-  if (emit == "program" && arguments.has("dot"))
+  if ((emit == "program" || renders) && arguments.has("dot"))
     throw Error("--dot draws a graph, not a program: use it with --emit=ir or --emit=opt-ir");
   auto graph = load_model(arguments, dump_help());
   if (emit != "ir") optimize(*graph, arguments, pipeline.passes);
@@ -132,6 +153,25 @@ int dump_command(int argc, char** argv) {
     std::cout << ir::print_program(passes::plan_memory(*graph));
     return 0;
   }
+#ifdef RNNC_HAVE_CPU
+  if (emit == "llvm") {
+    // The graph is optimized above as the options ask: no second pipeline.
+    codegen::CompileOptions options;
+    options.pipeline_level = "O0";
+    std::cout << cpu::render_llvm_ir(*graph, options, /*optimized=*/false);
+    return 0;
+  }
+#endif
+#ifdef RNNC_HAVE_CUDA
+  if (emit == "cuda") {
+    std::cout << cuda::render_source(passes::plan_memory(*graph));
+    return 0;
+  }
+  if (emit == "ptx") {
+    std::cout << cuda::render_ptx(passes::plan_memory(*graph), "sm_90");
+    return 0;
+  }
+#endif
 
   std::string dot_file = arguments.get("dot");
   if (arguments.has("dot") && dot_file.empty()) {

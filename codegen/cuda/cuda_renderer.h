@@ -1,0 +1,87 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ir/program.h"
+
+/// Renders a scheduled program (ir/program.h) as one CUDA C translation unit plus a host-side
+/// launch plan: what the CUDA backend compiles with NVRTC and replays through the driver API.
+/// Rendering needs no GPU and no CUDA library.
+namespace rnnc::cuda {
+
+/// A device address the host computes at launch time: buffer `buffer`'s address (views follow
+/// the current loop counters) plus `extra` bytes plus the counter of loop `loop_id` times
+/// `t_stride` bytes.
+struct DeviceAddress {
+  ir::BufferId buffer = -1;
+  int64_t extra = 0;
+  int64_t t_stride = 0;
+  int32_t loop_id = -1;
+};
+
+/// One strided-batched GEMM of row-major operands, done by cuBLAS (f32: Sgemm, f64: Dgemm):
+/// c[p] = op(a[p]) x op(b[p]) for p < batch, where a[p] is m x k (k x m when transpose_a).
+struct GemmCall {
+  ir::DType dtype = ir::DType::f32;
+  bool transpose_a = false, transpose_b = false;
+  int64_t m = 0, n = 0, k = 0, batch = 1;
+  ir::BufferId a = -1, b = -1, c = -1;
+};
+
+/// One entry of the launch plan.
+struct Launch {
+  enum class Kind {
+    kernel,  ///< a __global__ function of the source, over `threads` elements (grid-stride)
+    gemm,    ///< a cuBLAS call
+    copy,    ///< a device-to-device copy of `bytes` bytes
+    loop,    ///< a Scan: `body` once per step, with the loop's counter t set
+  };
+  Kind kind = Kind::kernel;
+  std::string node;  ///< the node it computes ("" for copies), for messages
+  // kernel
+  std::string kernel;   ///< the kernel's name in the source
+  int64_t threads = 0;  ///< elements the kernel covers (no launch when 0)
+  // gemm
+  GemmCall gemm;
+  // copy
+  DeviceAddress from, to;
+  int64_t bytes = 0;
+  // loop
+  int32_t loop_id = -1;
+  int64_t trip_count = 0;
+  bool reverse = false;
+  std::vector<Launch> body;
+};
+
+/// A rendered program.
+struct RenderedCuda {
+  /// The CUDA C source. Every kernel is `extern "C" __global__ void NAME(RnncArgs args)`;
+  /// RnncArgs (defined in the source) holds the arena, the table of external buffers, the
+  /// constant pool, the error flag and the counter t of every loop.
+  std::string source;
+  std::vector<std::string> kernels;  ///< the kernel names, in source order
+  std::vector<Launch> plan;          ///< the program's launches in order
+  /// Byte offset of each constant buffer in the constant pool (-1 for other buffers).
+  std::vector<int64_t> constant_offsets;
+  int64_t constant_pool_bytes = 0;  ///< the pool's size
+  int64_t num_loops = 0;            ///< loop counters in RnncArgs::t
+  /// The messages of the error codes a kernel may set (code c is errors[c - 1]): gather and
+  /// scatter indices out of range, scan lengths outside [1, T], integer division by zero.
+  std::vector<std::string> errors;
+};
+
+/// Renders `program`. Elementwise, reduce, gather, scatter-add and layout steps and i32
+/// matmuls become kernels (one thread per result element, grid-stride loops); f32 and f64
+/// matmuls become cuBLAS calls in the plan; copies become device copies; loops become a
+/// launch sequence per iteration, kernels reading the loop counter from their arguments.
+RenderedCuda render_cuda(const ir::Program& program);
+
+/// The host-side layout of RnncArgs for `num_loops` loops, in bytes (the size of what
+/// cuLaunchKernel passes).
+int64_t args_bytes(int64_t num_loops);
+
+/// The plan as text, one launch a line (rnnc dump --emit=cuda appends it as a comment).
+std::string print_plan(const RenderedCuda& rendered, const ir::Program& program);
+
+}  // namespace rnnc::cuda
