@@ -141,6 +141,63 @@ const char* kAffineModel =
     "  output z = %z\n"
     "}\n";
 
+/// a @ b with every transpose combination, as one graph per case.
+std::unique_ptr<Graph> matmul_graph(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k,
+                                    bool ta, bool tb) {
+  auto graph = std::make_unique<Graph>("matmul");
+  Shape a_shape = ta ? Shape{k, m} : Shape{m, k};
+  Shape b_shape = tb ? Shape{n, k} : Shape{k, n};
+  if (batch > 0) {
+    a_shape.insert(a_shape.begin(), batch);
+    b_shape.insert(b_shape.begin(), batch);
+  }
+  Value* a = graph->add_input("a", {dtype, a_shape});
+  Value* b = graph->add_input("b", {dtype, b_shape});
+  graph->add_output("c", build::matmul(a, b, ta, tb));
+  return graph;
+}
+
+TEST(CpuBackend, MatmulsMatchInterpreter) {
+  // Small products are generated loop nests (row and column remainders, masked vectors),
+  // larger ones call cblas; both against the interpreter, in f32 and f64, batched or not.
+  struct Case {
+    int64_t batch, m, n, k;
+  };
+  for (DType dtype : {DType::f32, DType::f64})
+    for (Case c : {Case{0, 1, 1, 1}, Case{0, 10, 200, 50}, Case{0, 9, 37, 17}, Case{3, 5, 70, 3},
+                   Case{0, 1, 256, 64}, Case{0, 150, 160, 130}})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          auto graph = matmul_graph(dtype, c.batch, c.m, c.n, c.k, ta, tb);
+          Bindings inputs = random_inputs(*graph, 7), state;
+          Bindings want = interp::run_graph(*graph, inputs, state);
+          Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
+          SCOPED_TRACE(std::string(dtype_name(dtype)) + " " + std::to_string(c.m) + "x" +
+                       std::to_string(c.n) + "x" + std::to_string(c.k) + (ta ? " ta" : "") +
+                       (tb ? " tb" : ""));
+          // f32 sums of k products of values up to 2 round k times (cblas alike).
+          const double tolerance = 1e-5 * std::max(1.0, static_cast<double>(c.k) / 64);
+          EXPECT_LE(max_relative_difference(got.at("c"), want.at("c")), tolerance);
+          codegen::CompileOptions sse;  // 4-lane vectors
+          sse.target_cpu = "x86-64-v2";
+          got = codegen::compile(*graph, "cpu", sse)->run(inputs, state);
+          EXPECT_LE(max_relative_difference(got.at("c"), want.at("c")), tolerance) << "x86-64-v2";
+        }
+}
+
+TEST(CpuBackend, SmallProductsAreGenerated) {
+  // A 10x200x50 product is a vectorized loop nest, no cblas call; a large one calls cblas.
+  codegen::CompileOptions options;
+  options.target_cpu = "x86-64-v3";
+  std::string small =
+      cpu::render_llvm_ir(*matmul_graph(DType::f32, 0, 10, 200, 50, false, false), options, true);
+  EXPECT_EQ(small.find("@cblas_sgemm"), std::string::npos);
+  EXPECT_NE(small.find("<8 x float>"), std::string::npos);
+  std::string large =
+      cpu::render_llvm_ir(*matmul_graph(DType::f32, 0, 512, 256, 256, false, false), options, true);
+  EXPECT_NE(large.find("@cblas_sgemm"), std::string::npos);
+}
+
 TEST(CpuBackend, DriverRunsOnEitherBackend) {
   std::string directory = ::testing::TempDir() + "rnnc_cpu_driver_" + std::to_string(getpid());
   std::filesystem::create_directories(directory);

@@ -74,6 +74,8 @@ void emit_matmul(KernelEmitter& kernel) {
   if (m == 0 || n == 0 || batch == 0) return;
   if (k == 0) return kernel.zero_bytes(c, kernel.index(out.num_elements() * ir::dtype_size(dtype)));
   if (dtype != DType::i32) {
+    const bool packed = kernel.module().packed_b_steps().count(&step) != 0;
+    if (generated_gemm_fits(node, packed)) return emit_generated_gemm(kernel, packed);
     llvm::FunctionCallee callee = gemm(kernel.module(), dtype);
     llvm::Type* scalar = kernel.module().element_type(dtype);
     kernel.for_range(batch, [&](llvm::Value* p) {

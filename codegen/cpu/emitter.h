@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,12 +54,24 @@ class ModuleContext {
   /// `name` made unique among the module's functions ("kernel3_matmul").
   std::string function_name(const std::string& hint);
 
+  /// Bytes of the widest vector register the target has (16, 32 or 64): the width of the
+  /// generated matrix products' vectors.
+  int64_t vector_bytes() const { return vector_bytes_; }
+  /// Sets vector_bytes() (render_program, from the target machine).
+  void set_vector_bytes(int64_t bytes) { vector_bytes_ = bytes; }
+
+  /// Matmul steps whose transposed B operand the enclosing loop has packed untransposed
+  /// (its kernel receives the packed [K, N] copy as B).
+  std::set<const ir::Step*>& packed_b_steps() { return packed_b_steps_; }
+
  private:
   llvm::Module& module_;
   const ir::Program& program_;
   std::map<ir::BufferId, llvm::GlobalVariable*> buffer_globals_;
   std::vector<std::string> errors_;
   int64_t next_function_ = 0;
+  int64_t vector_bytes_ = 16;
+  std::set<const ir::Step*> packed_b_steps_;
 };
 
 /// One LLVM function being emitted: a builder positioned in it, counted loops, and early
@@ -141,6 +154,15 @@ void emit_reduce(KernelEmitter& kernel);
 void emit_gather(KernelEmitter& kernel);
 void emit_scatter_add(KernelEmitter& kernel);
 void emit_layout(KernelEmitter& kernel);
+
+/// Products with at most this many multiply-adds (M * N * K) run as generated code.
+inline constexpr int64_t kGeneratedGemmMaxMacs = int64_t{1} << 24;
+/// Whether matmul `node` is rendered as a generated, register-tiled loop nest rather than a
+/// cblas call (f32/f64, small; a transposed B only when `b_packed`).
+bool generated_gemm_fits(const ir::Node& node, bool b_packed);
+/// Emits the body of a matmul kernel as generated code (generated_gemm_fits holds). With
+/// `b_packed`, B arrives as [K, N] even though the node transposes it.
+void emit_generated_gemm(KernelEmitter& kernel, bool b_packed);
 
 /// Scalar (or vector-lane) arithmetic of one elementwise op (math.cpp / scalar_ops.cpp).
 /// `operands` are the op's operand values, of `operand_types`; the result has `result_type`.

@@ -2,6 +2,7 @@
 
 #include <llvm/IR/Function.h>
 #include <llvm/IR/Verifier.h>
+#include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <algorithm>
@@ -199,8 +200,67 @@ class ProgramEmitter {
     }
     kernel.finish();
     std::vector<llvm::Value*> call_arguments;
-    for (BufferId id : buffers) call_arguments.push_back(address(id));
+    auto packed = packed_.find(&step);
+    for (BufferId id : buffers)
+      call_arguments.push_back(packed != packed_.end() && id == step.operands.at(1) ? packed->second
+                                                                                    : address(id));
     main_.call_checked(function, call_arguments);
+  }
+
+  /// The extents every step of `steps` (nested loops included) writes.
+  void collect_written(const std::vector<ir::Step>& steps, std::vector<Extent>& written) const {
+    for (const ir::Step& step : steps) {
+      for (BufferId id : step.results) written.push_back(extent(id));
+      for (BufferId id : step.body_outputs) written.push_back(extent(id));
+      collect_written(step.body, written);
+    }
+  }
+
+  /// Before loop `step`: each body matmul with a transposed B that the loop never writes (a
+  /// recurrent weight) and a shape the generated products take gets B transposed once into a
+  /// stack buffer of the entry function, so that every iteration reads B(k, j..j+V) as one
+  /// vector load (emit_kernel passes the copy; contraction.cpp knows from packed_b_steps()).
+  void pack_transposed_invariants(const ir::Step& loop) {
+    std::vector<Extent> written;
+    for (BufferId id : loop.results) written.push_back(extent(id));
+    collect_written(loop.body, written);
+    llvm::IRBuilder<>& b = main_.builder();
+    for (const ir::Step& step : loop.body) {
+      if (step.kind != StepKind::matmul || step.node == nullptr) continue;
+      const ir::Node& node = *step.node;
+      // Below 4 rows (serving, B = 1) the transposition costs more than it saves.
+      const ir::TensorType& out = node.result()->type();
+      if (node.attrs().get_int("transpose_b") == 0 || out.rank() != 2 || out.shape[0] < 4 ||
+          !generated_gemm_fits(node, true))
+        continue;
+      const BufferId id = step.operands.at(1);
+      if (step.operands.at(0) == id) continue;
+      const Extent e = extent(id);
+      bool clobbered = e.loop_dependent;
+      for (const Extent& w : written) clobbered = clobbered || overlap(e, w);
+      const ir::Buffer& buffer = program_.buffers.at(id);
+      if (clobbered || packed_bytes_ + buffer.bytes > kMaxPackedBytes) continue;
+      packed_bytes_ += buffer.bytes;
+      const ir::DType dtype = buffer.type.dtype;
+      const int64_t n = buffer.type.shape.at(0), k = buffer.type.shape.at(1);
+      llvm::Type* element = module_.element_type(dtype);
+      llvm::BasicBlock& entry = main_.function()->getEntryBlock();
+      llvm::IRBuilder<> at_start(&entry, entry.begin());
+      llvm::AllocaInst* packed = at_start.CreateAlloca(llvm::ArrayType::get(element, n * k));
+      packed->setAlignment(llvm::Align(ir::Program::kAlignment));
+      llvm::Value* source = address(id);
+      main_.for_range(k, [&](llvm::Value* q) {
+        main_.for_range(n, [&](llvm::Value* j) {
+          llvm::Value* from =
+              main_.element_address(source, dtype, b.CreateAdd(b.CreateMul(j, main_.index(k)), q));
+          llvm::Value* to =
+              main_.element_address(packed, dtype, b.CreateAdd(b.CreateMul(q, main_.index(n)), j));
+          b.CreateStore(b.CreateLoad(element, from), to);
+        });
+      });
+      packed_[&step] = packed;
+      module_.packed_b_steps().insert(&step);
+    }
   }
 
   /// A scan: T iterations of the body, each followed by the write-back of the body outputs
@@ -212,6 +272,7 @@ class ProgramEmitter {
     const bool has_lengths = scan.attrs().get_int("has_lengths") != 0;
     const int64_t steps = step.trip_count;
     llvm::IRBuilder<>& b = main_.builder();
+    pack_transposed_invariants(step);
     llvm::Value* lengths = nullptr;
     int64_t rows = 0;
     if (has_lengths) {
@@ -271,6 +332,11 @@ class ProgramEmitter {
   std::map<int32_t, int64_t> trip_counts_;
   std::map<int32_t, llvm::Value*> counters_;
   std::map<int32_t, llvm::Value*> externals_;
+  /// Stack copies of transposed loop-invariant B operands, by matmul step.
+  std::map<const ir::Step*, llvm::Value*> packed_;
+  int64_t packed_bytes_ = 0;
+  /// At most this many bytes of the entry function's stack frame hold packed operands.
+  static constexpr int64_t kMaxPackedBytes = int64_t{1} << 20;
 };
 
 }  // namespace
@@ -285,6 +351,10 @@ RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& co
   module.setDataLayout(machine.createDataLayout());
 
   ModuleContext module_context(module, program);
+  const llvm::MCSubtargetInfo& subtarget = *machine.getMCSubtargetInfo();
+  module_context.set_vector_bytes(subtarget.checkFeatures("+avx512f") ? 64
+                                  : subtarget.checkFeatures("+avx")   ? 32
+                                                                      : 16);
   llvm::PointerType* pointer = module_context.pointer();
   auto* type = llvm::FunctionType::get(module_context.i32(), {pointer, pointer}, false);
   llvm::Function* entry =

@@ -1,0 +1,185 @@
+// Small f32/f64 products as generated code: a register-tiled, explicitly vectorized loop nest
+// (no call, no threads), used where cblas_sgemm's per-call overhead and OpenBLAS's thread
+// hand-off cost more than the arithmetic (a scan step's recurrent product at small batch).
+//
+// C[i, j] = sum_k A(i, k) * B(k, j), with j contiguous in C and in B: B(k, j..j+V) is one vector
+// load. A tile of MR rows by NR vectors of C lives in registers while k runs; A(i, k) is one
+// scalar broadcast (A may be transposed). A transposed B is only taken pre-packed (the scan
+// loop transposes a loop-invariant B once before its loop; see program_renderer.cpp).
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/Intrinsics.h>
+
+#include <vector>
+
+#include "codegen/cpu/emitter.h"
+
+namespace rnnc::cpu {
+namespace {
+
+using ir::DType;
+
+/// The shape of one product of a matmul step (the last two dimensions; batch apart).
+struct GemmShape {
+  int64_t m = 0, n = 0, k = 0, batch = 0;
+  bool ta = false, tb = false;
+};
+
+GemmShape gemm_shape(const ir::Node& node) {
+  const ir::TensorType& out = node.result()->type();
+  GemmShape s;
+  s.ta = node.attrs().get_int("transpose_a") != 0;
+  s.tb = node.attrs().get_int("transpose_b") != 0;
+  const int64_t rank = out.rank();
+  s.m = out.shape[rank - 2];
+  s.n = out.shape[rank - 1];
+  const ir::Shape& a = node.operand(0)->shape();
+  s.k = s.ta ? a[rank - 2] : a[rank - 1];
+  s.batch = ir::num_elements(ir::Shape(out.shape.begin(), out.shape.end() - 2));
+  return s;
+}
+
+class GemmEmitter {
+ public:
+  GemmEmitter(KernelEmitter& kernel, const GemmShape& shape, DType dtype)
+      : kernel_(kernel), b_(kernel.builder()), s_(shape), dtype_(dtype) {
+    scalar_ = kernel.module().element_type(dtype);
+    lanes_ = kernel.module().vector_bytes() / static_cast<int64_t>(ir::dtype_size(dtype));
+    vector_ = llvm::FixedVectorType::get(scalar_, static_cast<unsigned>(lanes_));
+    // Registers: MR * NR accumulators, NR loaded vectors and one broadcast.
+    const bool wide = kernel.module().vector_bytes() >= 64;
+    rows_ = 4;
+    vectors_ = wide ? 4 : 2;
+  }
+
+  /// C = A B for every batch entry; `packed_b` says B arrives as [K, N] although the node
+  /// transposes it.
+  void emit(llvm::Value* a, llvm::Value* bm, llvm::Value* c) {
+    kernel_.for_range(s_.batch, [&](llvm::Value* p) {
+      a_ = kernel_.element_address(a, dtype_, b_.CreateMul(p, kernel_.index(s_.m * s_.k)));
+      bmat_ = kernel_.element_address(bm, dtype_, b_.CreateMul(p, kernel_.index(s_.k * s_.n)));
+      c_ = kernel_.element_address(c, dtype_, b_.CreateMul(p, kernel_.index(s_.m * s_.n)));
+      const int64_t block = vectors_ * lanes_;
+      const int64_t full_blocks = s_.n / block;
+      kernel_.for_range(full_blocks, [&](llvm::Value* jb) {
+        column_block(b_.CreateMul(jb, kernel_.index(block)), vectors_, lanes_);
+      });
+      const int64_t rest = s_.n - full_blocks * block;
+      if (rest > 0) {
+        const int64_t vectors = (rest + lanes_ - 1) / lanes_;
+        column_block(kernel_.index(full_blocks * block), vectors, rest - (vectors - 1) * lanes_);
+      }
+    });
+  }
+
+ private:
+  /// Columns [j0, j0 + (vectors - 1) * lanes + last_lanes) for every row.
+  void column_block(llvm::Value* j0, int64_t vectors, int64_t last_lanes) {
+    const int64_t full_tiles = s_.m / rows_;
+    kernel_.for_range(full_tiles, [&](llvm::Value* it) {
+      tile(b_.CreateMul(it, kernel_.index(rows_)), rows_, j0, vectors, last_lanes);
+    });
+    const int64_t rest = s_.m - full_tiles * rows_;
+    if (rest > 0) tile(kernel_.index(full_tiles * rows_), rest, j0, vectors, last_lanes);
+  }
+
+  /// The mask of a vector with its first `count` lanes on.
+  llvm::Value* mask(int64_t count) {
+    std::vector<llvm::Constant*> bits;
+    for (int64_t l = 0; l < lanes_; ++l) bits.push_back(b_.getInt1(l < count));
+    return llvm::ConstantVector::get(bits);
+  }
+
+  llvm::Value* load_vector(llvm::Value* at, bool partial, int64_t count) {
+    llvm::Align align(ir::dtype_size(dtype_));
+    if (!partial) return b_.CreateAlignedLoad(vector_, at, align);
+    return b_.CreateMaskedLoad(vector_, at, align, mask(count),
+                               llvm::Constant::getNullValue(vector_));
+  }
+
+  void store_vector(llvm::Value* value, llvm::Value* at, bool partial, int64_t count) {
+    llvm::Align align(ir::dtype_size(dtype_));
+    if (!partial) {
+      b_.CreateAlignedStore(value, at, align);
+      return;
+    }
+    b_.CreateMaskedStore(value, at, align, mask(count));
+  }
+
+  /// Rows [i0, i0 + rows) by the column block at j0: accumulators in registers over k.
+  void tile(llvm::Value* i0, int64_t rows, llvm::Value* j0, int64_t vectors, int64_t last_lanes) {
+    std::vector<llvm::Value*> slots;
+    for (int64_t r = 0; r < rows * vectors; ++r) {
+      slots.push_back(kernel_.entry_alloca(vector_));
+      b_.CreateStore(llvm::Constant::getNullValue(vector_), slots.back());
+    }
+    const bool partial = last_lanes != lanes_;
+    kernel_.for_range(s_.k, [&](llvm::Value* q) {
+      std::vector<llvm::Value*> columns;
+      llvm::Value* row = b_.CreateAdd(b_.CreateMul(q, kernel_.index(s_.n)), j0);
+      for (int64_t v = 0; v < vectors; ++v) {
+        llvm::Value* at =
+            kernel_.element_address(bmat_, dtype_, b_.CreateAdd(row, kernel_.index(v * lanes_)));
+        columns.push_back(load_vector(at, partial && v == vectors - 1, last_lanes));
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        llvm::Value* i = b_.CreateAdd(i0, kernel_.index(r));
+        llvm::Value* a_at = s_.ta ? b_.CreateAdd(b_.CreateMul(q, kernel_.index(s_.m)), i)
+                                  : b_.CreateAdd(b_.CreateMul(i, kernel_.index(s_.k)), q);
+        llvm::Value* scalar = b_.CreateLoad(scalar_, kernel_.element_address(a_, dtype_, a_at));
+        llvm::Value* splat = b_.CreateVectorSplat(static_cast<unsigned>(lanes_), scalar);
+        for (int64_t v = 0; v < vectors; ++v) {
+          llvm::Value* slot = slots[r * vectors + v];
+          llvm::Value* sum = b_.CreateIntrinsic(llvm::Intrinsic::fmuladd, {vector_},
+                                                {splat, columns[v], b_.CreateLoad(vector_, slot)});
+          b_.CreateStore(sum, slot);
+        }
+      }
+    });
+    for (int64_t r = 0; r < rows; ++r) {
+      llvm::Value* i = b_.CreateAdd(i0, kernel_.index(r));
+      llvm::Value* row = b_.CreateAdd(b_.CreateMul(i, kernel_.index(s_.n)), j0);
+      for (int64_t v = 0; v < vectors; ++v) {
+        llvm::Value* at =
+            kernel_.element_address(c_, dtype_, b_.CreateAdd(row, kernel_.index(v * lanes_)));
+        store_vector(b_.CreateLoad(vector_, slots[r * vectors + v]), at,
+                     partial && v == vectors - 1, last_lanes);
+      }
+    }
+  }
+
+  KernelEmitter& kernel_;
+  llvm::IRBuilder<>& b_;
+  GemmShape s_;
+  DType dtype_;
+  llvm::Type* scalar_ = nullptr;
+  llvm::FixedVectorType* vector_ = nullptr;
+  int64_t lanes_ = 0, rows_ = 0, vectors_ = 0;
+  llvm::Value *a_ = nullptr, *bmat_ = nullptr, *c_ = nullptr;
+};
+
+}  // namespace
+
+bool generated_gemm_fits(const ir::Node& node, bool b_packed) {
+  const DType dtype = node.result()->dtype();
+  if (dtype != DType::f32 && dtype != DType::f64) return false;
+  const GemmShape s = gemm_shape(node);
+  if (s.tb && !b_packed) return false;
+  if (s.m == 0 || s.n == 0 || s.k == 0) return false;
+  // Up to here a call's fixed cost (and OpenBLAS's thread hand-off) outweighs its better
+  // blocking: timed both ways on the benchmark shapes (recurrent steps up to B = 32, H = 256).
+  return s.m * s.n * s.k <= kGeneratedGemmMaxMacs;
+}
+
+void emit_generated_gemm(KernelEmitter& kernel, bool b_packed) {
+  const ir::Step& step = kernel.step();
+  const ir::Node& node = *step.node;
+  GemmShape shape = gemm_shape(node);
+  if (b_packed) shape.tb = false;
+  kernel.function()->addFnAttr("min-legal-vector-width",
+                               std::to_string(kernel.module().vector_bytes() * 8));
+  GemmEmitter(kernel, shape, node.result()->dtype())
+      .emit(kernel.pointer(step.operands.at(0)), kernel.pointer(step.operands.at(1)),
+            kernel.pointer(step.results.at(0)));
+}
+
+}  // namespace rnnc::cpu
