@@ -43,11 +43,14 @@ struct StackSource {
 };
 
 /// One term of an accumulator's contribution, summed over time after the loop: one matmul
-/// or one scatter-add over all steps, or a reduce_sum of a stack.
+/// (optionally sliced) or one scatter-add over all steps, or a reduce_sum of a stack.
 struct AccumulatorTerm {
   enum class Form { kMatMul, kScatterAdd, kReduceSum } form = Form::kReduceSum;
   StackSource a, b;  ///< matmul, scatter-add: both operands; reduce_sum: `a` alone
   bool transpose_a = false, transpose_b = false;
+  /// matmul: the static slice of the summed product the term is (a fused product's part:
+  /// sum_t slice(p_t) = slice(sum_t p_t)); empty when the term is the whole product.
+  std::vector<int64_t> slice_starts, slice_ends;
   std::vector<int64_t> axes;  ///< reduce_sum axes of `a` (time, 0, included)
   ir::Shape shape;            ///< scatter-add: the result shape
 };
@@ -174,8 +177,34 @@ class ScanRewriter {
     return node->kind() == OpKind::ScatterAdd &&
            dependence_.at(node->operand(1)) != Dependence::kInvariant;
   }
+  /// Whether `v` is a static slice of a matmul term: part of a product fuse-matmuls merged
+  /// (dgates^T [h_t, x_t] sliced into the two weight gradients); the slice of the summed
+  /// product after the loop.
+  /// The matmul term `v` is a static slice of, through a chain of slices (fused products
+  /// fused again), or null; `starts` and `ends` receive the composed slice of the product.
+  const Node* sliced_matmul_term(const Value* v, std::vector<int64_t>& starts,
+                                 std::vector<int64_t>& ends) const {
+    const Node* node = v->producer();
+    if (node->kind() != OpKind::Slice) return nullptr;
+    starts = node->attrs().get_ints("starts");
+    ends = node->attrs().get_ints("ends");
+    const Value* sliced = node->operand(0);
+    while (sliced->producer()->kind() == OpKind::Slice) {
+      const std::vector<int64_t>& outer = sliced->producer()->attrs().get_ints("starts");
+      for (size_t d = 0; d < starts.size(); ++d) {
+        starts[d] += outer[d];
+        ends[d] += outer[d];
+      }
+      sliced = sliced->producer()->operand(0);
+    }
+    return is_matmul_term(sliced) ? sliced->producer() : nullptr;
+  }
+  bool is_sliced_matmul_term(const Value* v) const {
+    std::vector<int64_t> starts, ends;
+    return sliced_matmul_term(v, starts, ends) != nullptr;
+  }
   bool holds_matmul_term(const Value* v) const {
-    if (is_matmul_term(v)) return true;
+    if (is_matmul_term(v) || is_sliced_matmul_term(v)) return true;
     const Node* node = v->producer();
     return is_scatter_term(v) ||
            (node->kind() == OpKind::Add &&
@@ -218,12 +247,15 @@ class ScanRewriter {
           planned.a = stack_source(node->operand(0));
           planned.b = stack_source(node->operand(1));
           planned.shape = term->shape();
-        } else if (!has_lengths_ && is_matmul_term(term)) {
+        } else if (!has_lengths_ && (is_matmul_term(term) || is_sliced_matmul_term(term))) {
+          const Node* matmul = node;
+          if (node->kind() == OpKind::Slice)
+            matmul = sliced_matmul_term(term, planned.slice_starts, planned.slice_ends);
           planned.form = AccumulatorTerm::Form::kMatMul;
-          planned.a = stack_source(node->operand(0));
-          planned.b = stack_source(node->operand(1));
-          planned.transpose_a = node->attrs().get_int("transpose_a") != 0;
-          planned.transpose_b = node->attrs().get_int("transpose_b") != 0;
+          planned.a = stack_source(matmul->operand(0));
+          planned.b = stack_source(matmul->operand(1));
+          planned.transpose_a = matmul->attrs().get_int("transpose_a") != 0;
+          planned.transpose_b = matmul->attrs().get_int("transpose_b") != 0;
         } else if (!has_lengths_ && node->kind() == OpKind::ReduceSum &&
                    dependence_.at(node->operand(0)) != Dependence::kInvariant) {
           planned.a = stack_source(node->operand(0));
@@ -346,6 +378,7 @@ Value* ScanRewriter::accumulated(const Accumulator& acc, const Node* scan,
       case AccumulatorTerm::Form::kMatMul:
         sum =
             hoist::summed_matmul(stack(term.a), stack(term.b), term.transpose_a, term.transpose_b);
+        if (!term.slice_starts.empty()) sum = build::slice(sum, term.slice_starts, term.slice_ends);
         break;
       case AccumulatorTerm::Form::kScatterAdd:  // the stacked indices address the same rows
         sum = build::scatter_add(stack(term.a), stack(term.b), term.shape);

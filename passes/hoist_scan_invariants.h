@@ -18,7 +18,9 @@ namespace rnnc::passes {
 /// - Accumulators out of the loop: a carry whose next value is acc + f_t, acc read nowhere
 ///   else, becomes acc_init + the sum of the stacked f_t after the loop; matmul terms
 ///   sum_t a_t^T b_t become one matmul of the time-flattened stacks (the weight gradients of
-///   a backward scan). With lengths f_t becomes a masked per-step output and is summed.
+///   a backward scan), and static slices of such a product (the parts of one fuse-matmuls
+///   merged) slices of that matmul. With lengths f_t becomes a masked per-step output and is
+///   summed.
 /// - Body inputs and scan operands left unused are removed (carries stay).
 ///
 /// A scan that keeps all its carries is rebuilt in place (pointers to its results stay

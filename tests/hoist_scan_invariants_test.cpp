@@ -2,7 +2,8 @@
 // projection in a forward body, no weight-gradient accumulator in a backward body, one matmul
 // per weight gradient after the loop) and unchanged numbers (interpreter, f64) on every cell
 // kind, both directions, lengths, bidirectional stacks, training graphs, users' own cells and
-// random graphs; idempotence; node counts independent of T.
+// random graphs; idempotence; node counts independent of T; weight gradients leave the loop
+// after fuse-matmuls too (sliced products).
 #include "passes/hoist_scan_invariants.h"
 
 #include <gtest/gtest.h>
@@ -21,6 +22,8 @@
 #include "ir/scan_builder.h"
 #include "ir/verifier.h"
 #include "passes/autodiff.h"
+#include "passes/canonicalize.h"
+#include "passes/fuse_matmuls.h"
 #include "runtime/initializers.h"
 #include "tests/support/random_graph.h"
 
@@ -232,6 +235,51 @@ TEST_P(HoistRecurrent, TrainingGraphNumbersAndWeightGradientsAfterTheLoop) {
     if (output.name.rfind("d_rnn.", 0) != 0 || output.value->type().rank() != 2) continue;
     ++matrices;
     EXPECT_EQ(output.value->producer()->kind(), OpKind::MatMul) << output.name;
+  }
+  EXPECT_GT(matrices, 0);
+}
+
+/// Accumulator contributions of `scan`'s body that are slices of a product (what fuse-matmuls
+/// leaves of the weight gradients whose products share an operand).
+int sliced_product_accumulations(const Node& scan) {
+  int count = 0;
+  for (const auto& output : scan.body().outputs()) {
+    const Node* add = output.value->producer();
+    if (add->kind() != OpKind::Add) continue;
+    for (const Value* operand : add->operands())
+      count += operand->producer()->kind() == OpKind::Slice &&
+               operand->producer()->operand(0)->producer()->kind() == OpKind::MatMul;
+  }
+  return count;
+}
+
+// The default pipeline runs fuse-matmuls first: an LSTM's weight gradients become slices of
+// one product dgates^T [h_t, x_t]; they must still leave the loop (else the body stacks a
+// [T, 4H, H] product per weight).
+TEST_P(HoistRecurrent, WeightGradientsLeaveTheLoopAfterMatmulFusion) {
+  Problem p = recurrent_problem(GetParam().config, 4, false, true);
+  passes::canonicalize(*p.graph, passes::PassContext{});
+  passes::fuse_matmuls(*p.graph, passes::PassContext{});
+  ir::verify(*p.graph);
+  int sliced = 0;
+  for (Node* scan : p.graph->nodes_of(OpKind::Scan)) sliced += sliced_product_accumulations(*scan);
+  if (GetParam().config.cell == CellKind::Lstm) {
+    EXPECT_GT(sliced, 0) << "nothing fused to test";
+  }
+  p.expect_pass_keeps_numbers();
+  size_t state_carries = nn::cells::has_cell_state(GetParam().config.cell) ? 2 : 1;
+  for (Node* scan : p.graph->nodes_of(OpKind::Scan))
+    EXPECT_EQ(scan->attrs().get_int("num_carry"), static_cast<int64_t>(state_carries))
+        << "an accumulator carry is left in scan " << scan->result()->name();
+  // Each weight matrix's gradient is one matmul over all steps (or a slice of one), not the
+  // reduce_sum of a stacked per-step product.
+  int matrices = 0;
+  for (const auto& output : p.graph->outputs()) {
+    if (output.name.rfind("d_rnn.", 0) != 0 || output.value->type().rank() != 2) continue;
+    ++matrices;
+    const Node* producer = output.value->producer();
+    if (producer->kind() == OpKind::Slice) producer = producer->operand(0)->producer();
+    EXPECT_EQ(producer->kind(), OpKind::MatMul) << output.name;
   }
   EXPECT_GT(matrices, 0);
 }
