@@ -74,10 +74,8 @@ RnncOptions parse_rnnc_options(const std::vector<std::string>& rest) {
     }
   }
   if (options.backend.empty()) {
-    const std::vector<std::string> available = rnnc::codegen::available_backends();
-    const bool has_cpu = std::find(available.begin(), available.end(), "cpu") != available.end();
-    options.backend = has_cpu ? "cpu" : "interp";
-    if (!has_cpu)
+    options.backend = rnnc::codegen::default_backend();
+    if (options.backend != "cpu")
       std::fprintf(stderr,
                    "rnnc_rnn: no cpu backend in this build; timing the interpreter instead\n");
   }

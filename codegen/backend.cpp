@@ -1,5 +1,7 @@
 #include "codegen/backend.h"
 
+#include <algorithm>
+
 #include "codegen/interp/interpreter.h"
 #ifdef RNNC_HAVE_CPU
 #include "codegen/cpu/cpu_backend.h"
@@ -45,6 +47,11 @@ std::vector<std::string> available_backends() {
   if (cuda::device_usable()) names.push_back("cuda");
 #endif
   return names;
+}
+
+std::string default_backend() {
+  std::vector<std::string> names = available_backends();
+  return std::find(names.begin(), names.end(), "cpu") != names.end() ? "cpu" : "interp";
 }
 
 std::unique_ptr<Executable> compile(const ir::Graph& graph, const std::string& name,

@@ -23,6 +23,9 @@ struct CompileOptions {
 /// when built with LLVM, "cuda" when built with CUDA and a GPU is present.
 std::vector<std::string> available_backends();
 
+/// The backend to use when the user names none: "cpu" when available, else "interp".
+std::string default_backend();
+
 /// Compiles `graph` for backend `name`. The executable keeps its own copy of what it needs:
 /// `graph` may be destroyed afterwards. Throws rnnc::Error for an unknown or unavailable
 /// backend (naming the available ones) or an invalid graph.

@@ -172,11 +172,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 int run(const Options& given) {
   Options options = given;
-  if (options.backend.empty()) {
-    std::vector<std::string> backends = rnnc::codegen::available_backends();
-    bool has_cpu = std::find(backends.begin(), backends.end(), "cpu") != backends.end();
-    options.backend = has_cpu ? "cpu" : "interp";
-  }
+  if (options.backend.empty()) options.backend = rnnc::codegen::default_backend();
   std::string text = rnnc::read_text_file(options.data_dir + "/shakespeare/shakespeare.txt.gz");
   if (options.max_chars > 0 && static_cast<int64_t>(text.size()) > options.max_chars)
     text.resize(static_cast<size_t>(options.max_chars));

@@ -249,12 +249,8 @@ int run(const Options& options) {
       build_model(options, options.batch_size, steps, characters, classes, true);
   nn::Model eval_model =
       build_model(options, options.batch_size, steps, characters, classes, false);
-  std::string backend = options.backend;
-  if (backend.empty()) {
-    std::vector<std::string> backends = rnnc::codegen::available_backends();
-    bool has_cpu = std::find(backends.begin(), backends.end(), "cpu") != backends.end();
-    backend = has_cpu ? "cpu" : "interp";
-  }
+  const std::string backend =
+      options.backend.empty() ? rnnc::codegen::default_backend() : options.backend;
   auto train_step = rnnc::codegen::compile(train_model.graph(), backend);
   auto evaluate = rnnc::codegen::compile(eval_model.graph(), backend);
   std::printf("backend: %s\n", backend.c_str());

@@ -331,12 +331,7 @@ int run(const Options& options) {
   experiment.test = sst::encode(test_split, vocabulary, experiment.shapes.steps);
   experiment.vectors = &vectors;
   experiment.vocabulary = &vocabulary;
-  experiment.backend = options.backend;
-  if (experiment.backend.empty()) {
-    std::vector<std::string> backends = rnnc::codegen::available_backends();
-    bool has_cpu = std::find(backends.begin(), backends.end(), "cpu") != backends.end();
-    experiment.backend = has_cpu ? "cpu" : "interp";
-  }
+  experiment.backend = options.backend.empty() ? rnnc::codegen::default_backend() : options.backend;
   const rnnc::EmbeddingMatrix embedding = rnnc::make_embedding_matrix(vectors, vocabulary, 1);
   std::printf(
       "sst_gates: %zu training, %zu dev, %zu test sentences (%.1f%% positive in test), up to "

@@ -97,10 +97,8 @@ std::pair<std::string, std::string> split_binding(const std::string& text, const
 }
 
 std::string chosen_backend(const Arguments& arguments) {
-  std::vector<std::string> backends = codegen::available_backends();
-  bool has_cpu = std::find(backends.begin(), backends.end(), "cpu") != backends.end();
   // codegen::compile names the available backends when the choice is not one of them.
-  return arguments.get("backend", has_cpu ? "cpu" : "interp");
+  return arguments.get("backend", codegen::default_backend());
 }
 
 uint64_t unsigned_option(const Arguments& arguments, const char* option, uint64_t fallback) {

@@ -20,6 +20,8 @@ int run_command(int argc, char** argv);
 /// columns for some epochs, with a progress display, a loss curve (CSV, SVG) and the final
 /// parameters as .npy.
 int train_command(int argc, char** argv);
+/// `rnnc compile` (compile.cpp): a model compiled ahead of time into a C library.
+int compile_command(int argc, char** argv);
 /// `rnnc bench` (tools/rnnc/bench.cpp): compiles a model (timed) and times repeated runs.
 int bench_command(int argc, char** argv);
 

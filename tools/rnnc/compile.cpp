@@ -14,7 +14,6 @@
 #ifdef RNNC_HAVE_CPU
 #include "codegen/cpu/aot.h"
 #include "frontend/losses.h"
-#include "frontend/onnx/onnx_import.h"
 #include "frontend/optimizers.h"
 #include "frontend/training.h"
 #include "ir/parser.h"
@@ -59,29 +58,6 @@ const char* kCompileHelp =
     "initializers; NAME_load and NAME_save read and write them (see NAME.h).\n";
 
 #ifdef RNNC_HAVE_CPU
-
-/// A model file's graph and the initial values it carries (an ONNX model's initializers).
-struct LoadedModel {
-  std::unique_ptr<ir::Graph> graph;
-  Bindings parameters;
-};
-
-bool is_onnx(const std::string& path) {
-  return path.size() > 5 && path.compare(path.size() - 5, 5, ".onnx") == 0;
-}
-
-LoadedModel load_any_model(const std::string& path) {
-  LoadedModel model;
-  if (is_onnx(path)) {
-    OnnxModel imported = import_onnx_file(path);
-    model.graph = std::move(imported.graph);
-    model.parameters = std::move(imported.parameters);
-  } else {
-    model.graph = ir::parse_graph_file(path);
-  }
-  ir::verify(*model.graph);
-  return model;
-}
 
 /// `text` made a C identifier for the library's name ("char-lstm" -> "char_lstm").
 std::string default_name(const std::string& text) {
@@ -177,11 +153,10 @@ int compile_command(int argc, char** argv) {
       throw Error(std::string("--") + option + " applies only with --train");
 #ifdef RNNC_HAVE_CPU
   const std::string& path = arguments.positional[0];
-  LoadedModel model = load_any_model(path);
+  ModelFile model = load_model_file(path);
   std::unique_ptr<ir::Graph> train_graph;
   if (arguments.has("train-model")) {
-    train_graph = ir::parse_graph_file(arguments.get("train-model"));
-    ir::verify(*train_graph);
+    train_graph = load_model_file(arguments.get("train-model")).graph;
   } else if (train) {
     train_graph = derive_training_step(*model.graph, arguments);
   }
@@ -189,8 +164,9 @@ int compile_command(int argc, char** argv) {
   cpu::AotOptions options;
   std::string stem = std::filesystem::path(path).stem().string();
   if (size_t dot = stem.find('.'); dot != std::string::npos) stem = stem.substr(0, dot);
-  options.name = arguments.has("name") ? arguments.get("name")
-                                       : default_name(is_onnx(path) ? stem : model.graph->name());
+  options.name = arguments.has("name")
+                     ? arguments.get("name")
+                     : default_name(is_onnx_path(path) ? stem : model.graph->name());
   options.pipeline_level = arguments.get("O", "1").empty() ? "O1" : "O" + arguments.get("O", "1");
   passes::default_pipeline(options.pipeline_level);  // an unknown level fails here
   options.target_cpu = arguments.get("target-cpu");

@@ -7,11 +7,6 @@
 #include "ir/error.h"
 #include "tools/rnnc/commands.h"
 
-namespace rnnc::driver {
-/// `rnnc compile` (tools/rnnc/compile.cpp): a model compiled ahead of time into a C library.
-int compile_command(int argc, char** argv);
-}  // namespace rnnc::driver
-
 namespace {
 
 const char* kUsage =
