@@ -170,6 +170,9 @@ struct CudaExecutable::State {
           }
           counters.at(launch.loop_id) = 0;
           break;
+        case Launch::Kind::persistent:
+          run_plan(launch.body);  // the fallback loop, until cooperative launches are wired up
+          break;
       }
     }
   }

@@ -36,6 +36,14 @@ struct Launch {
     gemm,    ///< a cuBLAS call
     copy,    ///< a device-to-device copy of `bytes` bytes
     loop,    ///< a Scan: `body` once per step, with the loop's counter t set
+    /// A whole Scan as one persistent kernel: one cooperative launch (cuLaunchCooperativeKernel)
+    /// of `kernel` over `blocks` blocks of `block_threads` threads with `shared_bytes` bytes of
+    /// dynamic shared memory, which runs every step of the loop itself, keeping the loop's
+    /// invariant product operands (the recurrent weights) on chip and separating dependent
+    /// phases with a grid-wide barrier. `body` holds the same loop as an ordinary `loop`
+    /// launch (one entry): the fallback a runtime replays instead when the device cannot keep
+    /// `blocks` blocks resident at once or does not support cooperative launches.
+    persistent,
   };
   Kind kind = Kind::kernel;
   std::string node;  ///< the node it computes ("" for copies), for messages
@@ -47,7 +55,9 @@ struct Launch {
   // copy
   DeviceAddress from, to;
   int64_t bytes = 0;
-  // loop
+  // persistent
+  int64_t blocks = 0, block_threads = 0, shared_bytes = 0;
+  // loop (and persistent)
   int32_t loop_id = -1;
   int64_t trip_count = 0;
   bool reverse = false;
@@ -71,11 +81,24 @@ struct RenderedCuda {
   std::vector<std::string> errors;
 };
 
+/// How to render.
+struct RenderOptions {
+  /// Render each eligible Scan (small enough that its recurrent weights fit in the shared
+  /// memory of `persistent_blocks` blocks) as a persistent kernel (Launch::Kind::persistent).
+  bool persistent_scans = true;
+  /// The grid a persistent kernel is rendered for: at most one block per SM of the target
+  /// (an H100 SXM / H200 has 132).
+  int64_t persistent_blocks = 132;
+  int64_t persistent_block_threads = 256;
+  /// The dynamic shared memory one block may use (sm_90: 227 KiB with the opt-in attribute).
+  int64_t max_shared_bytes = 227 * 1024;
+};
+
 /// Renders `program`. Elementwise, reduce, gather, scatter-add and layout steps and i32
 /// matmuls become kernels (one thread per result element, grid-stride loops); f32 and f64
 /// matmuls become cuBLAS calls in the plan; copies become device copies; loops become a
 /// launch sequence per iteration, kernels reading the loop counter from their arguments.
-RenderedCuda render_cuda(const ir::Program& program);
+RenderedCuda render_cuda(const ir::Program& program, const RenderOptions& options = {});
 
 /// The host-side layout of RnncArgs for `num_loops` loops, in bytes (the size of what
 /// cuLaunchKernel passes).

@@ -166,8 +166,18 @@ void print_launches(const std::vector<Launch>& plan, const std::string& indent, 
         print_launches(launch.body, indent + "  ", out);
         out += indent + "end loop t" + std::to_string(launch.loop_id);
         break;
+      case Launch::Kind::persistent:
+        out += indent + "persistent " + launch.kernel + " blocks=" + std::to_string(launch.blocks) +
+               "x" + std::to_string(launch.block_threads) +
+               " shared=" + std::to_string(launch.shared_bytes) + " (" + launch.node +
+               "); fallback:\n";
+        print_launches(launch.body, indent + "  ", out);
+        out += indent + "end persistent " + launch.kernel;
+        break;
     }
-    if (launch.kind != Launch::Kind::loop && !launch.node.empty()) out += "  (" + launch.node + ")";
+    if (launch.kind != Launch::Kind::loop && launch.kind != Launch::Kind::persistent &&
+        !launch.node.empty())
+      out += "  (" + launch.node + ")";
     out += "\n";
   }
 }
@@ -343,7 +353,7 @@ Launch KernelWriter::finish(int64_t threads) {
   return launch;
 }
 
-RenderedCuda render_cuda(const ir::Program& program) {
+RenderedCuda render_cuda(const ir::Program& program, const RenderOptions& /*options*/) {
   RenderedCuda rendered;
   ProgramRenderer(program, rendered).render();
   return rendered;
