@@ -15,12 +15,14 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "codegen/backend.h"
 #include "examples/char_lm/model.h"
 #include "ir/error.h"
+#include "runtime/command_line.h"
 #include "runtime/initializers.h"
 #include "runtime/random.h"
 #include "runtime/text_file.h"
@@ -36,63 +38,29 @@ const char* const kUsage =
     "[--max-chars N] [--prime TEXT] [--temperature X] [--sample-length N] [--seed S] "
     "[--backend NAME] [--data DIR]";
 
-/// `text` as a number in [minimum, maximum]; throws naming the option otherwise.
-double parse_number(const std::string& option, const std::string& text, double minimum,
-                    double maximum) {
-  char* end = nullptr;
-  double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !(value >= minimum && value <= maximum))
-    throw rnnc::Error(option + " must be a number in [" + std::to_string(minimum) + ", " +
-                      std::to_string(maximum) + "], got '" + text + "'");
-  return value;
-}
-
-Options parse_options(int argc, char** argv) {
+/// The options of the command line; nothing when --help was given.
+std::optional<Options> parse_options(int argc, char** argv) {
   Options options;
-  const std::map<std::string, std::pair<int64_t*, std::pair<int64_t, int64_t>>> integers = {
-      {"--steps", {&options.steps, {0, 10000000}}},
-      {"--batch-size", {&options.batch_size, {1, 4096}}},
-      {"--seq-len", {&options.seq_len, {1, 10000}}},
-      {"--hidden", {&options.hidden, {1, 4096}}},
-      {"--embedding", {&options.embedding, {1, 4096}}},
-      {"--eval-every", {&options.eval_every, {0, 10000000}}},
-      {"--val-windows", {&options.val_windows, {0, 100000000}}},
-      {"--max-chars", {&options.max_chars, {0, INT32_MAX}}},
-      {"--sample-length", {&options.sample_length, {0, 100000}}},
-      {"--seed", {&options.seed, {0, INT32_MAX}}},
-  };
-  const std::map<std::string, std::pair<double*, std::pair<double, double>>> reals = {
-      {"--lr", {&options.lr, {0, 10}}},
-      {"--clip", {&options.clip, {0, 1e9}}},
-      {"--temperature", {&options.temperature, {1e-3, 100}}},
-  };
-  for (int i = 1; i < argc; i += 2) {
-    const std::string option = argv[i];
-    if (i + 1 >= argc) throw rnnc::Error(option + " needs a value\n" + kUsage);
-    const std::string value = argv[i + 1];
-    if (option == "--data") {
-      options.data_dir = value;
-    } else if (option == "--prime") {
-      options.prime = value;
-    } else if (option == "--backend") {
-      options.backend = value;
-    } else if (option == "--mode") {
-      if (value != "teacher" && value != "free")
-        throw rnnc::Error("--mode must be teacher or free, got '" + value + "'");
-      options.free_running = value == "free";
-    } else if (auto integer = integers.find(option); integer != integers.end()) {
-      const auto& [target, range] = integer->second;
-      *target = static_cast<int64_t>(parse_number(option, value, static_cast<double>(range.first),
-                                                  static_cast<double>(range.second)));
-      if (static_cast<double>(*target) != std::strtod(value.c_str(), nullptr))
-        throw rnnc::Error(option + " must be an integer, got '" + value + "'");
-    } else if (auto real = reals.find(option); real != reals.end()) {
-      const auto& [target, range] = real->second;
-      *target = parse_number(option, value, range.first, range.second);
-    } else {
-      throw rnnc::Error("unknown option '" + option + "'\n" + kUsage);
-    }
-  }
+  rnnc::OptionParser parser(kUsage);
+  parser.integer("--steps", &options.steps, 0, 10000000);
+  parser.integer("--batch-size", &options.batch_size, 1, 4096);
+  parser.integer("--seq-len", &options.seq_len, 1, 10000);
+  parser.integer("--hidden", &options.hidden, 1, 4096);
+  parser.integer("--embedding", &options.embedding, 1, 4096);
+  parser.integer("--eval-every", &options.eval_every, 0, 10000000);
+  parser.integer("--val-windows", &options.val_windows, 0, 100000000);
+  parser.integer("--max-chars", &options.max_chars, 0, INT32_MAX);
+  parser.integer("--sample-length", &options.sample_length, 0, 100000);
+  parser.integer("--seed", &options.seed, 0, INT32_MAX);
+  parser.real("--lr", &options.lr, 0, 10);
+  parser.real("--clip", &options.clip, 0, 1e9);
+  parser.real("--temperature", &options.temperature, 1e-3, 100);
+  parser.text("--data", &options.data_dir);
+  parser.text("--prime", &options.prime);
+  parser.text("--backend", &options.backend);
+  parser.choice("--mode", {"teacher", "free"},
+                [&](const std::string& mode) { options.free_running = mode == "free"; });
+  if (!parser.parse(argc, argv)) return std::nullopt;
   return options;
 }
 
@@ -240,7 +208,8 @@ int run(const Options& given) {
 
 int main(int argc, char** argv) {
   try {
-    return run(parse_options(argc, argv));
+    std::optional<Options> options = parse_options(argc, argv);
+    return options ? run(*options) : 0;
   } catch (const rnnc::Error& error) {
     std::fprintf(stderr, "char_lm: %s\n", error.what());
     return 1;

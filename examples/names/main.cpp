@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@
 #include "frontend/training.h"
 #include "ir/builder.h"
 #include "ir/error.h"
+#include "runtime/command_line.h"
 #include "runtime/csv.h"
 #include "runtime/dataset.h"
 #include "runtime/initializers.h"
@@ -56,44 +58,20 @@ const char* const kUsage =
     "usage: names [--epochs N] [--batch-size B] [--hidden H] [--layers L] "
     "[--max-train-examples N] [--max-test-examples N] [--seed S] [--data DIR] [--backend NAME]";
 
-/// `text` as an integer in [minimum, maximum]; throws naming the option otherwise.
-int64_t parse_integer(const std::string& option, const char* text, int64_t minimum,
-                      int64_t maximum) {
-  char* end = nullptr;
-  long long value = std::strtoll(text, &end, 10);
-  if (*text == '\0' || *end != '\0' || value < minimum || value > maximum)
-    throw rnnc::Error(option + " must be an integer in [" + std::to_string(minimum) + ", " +
-                      std::to_string(maximum) + "], got '" + text + "'");
-  return value;
-}
-
-Options parse_options(int argc, char** argv) {
+/// The options of the command line; nothing when --help was given.
+std::optional<Options> parse_options(int argc, char** argv) {
   Options options;
-  const std::map<std::string, std::pair<int64_t*, std::pair<int64_t, int64_t>>> integers = {
-      {"--epochs", {&options.epochs, {0, 100000}}},
-      {"--batch-size", {&options.batch_size, {1, 100000}}},
-      {"--hidden", {&options.hidden, {1, 4096}}},
-      {"--layers", {&options.layers, {1, 16}}},
-      {"--max-train-examples", {&options.max_train_examples, {0, INT32_MAX}}},
-      {"--max-test-examples", {&options.max_test_examples, {0, INT32_MAX}}},
-      {"--seed", {&options.seed, {0, INT32_MAX}}},
-  };
-  for (int i = 1; i < argc; i += 2) {
-    const std::string option = argv[i];
-    if (i + 1 >= argc) throw rnnc::Error(option + " needs a value\n" + kUsage);
-    if (option == "--data") {
-      options.data_dir = argv[i + 1];
-      continue;
-    }
-    if (option == "--backend") {
-      options.backend = argv[i + 1];
-      continue;
-    }
-    auto found = integers.find(option);
-    if (found == integers.end()) throw rnnc::Error("unknown option '" + option + "'\n" + kUsage);
-    const auto& [target, range] = found->second;
-    *target = parse_integer(option, argv[i + 1], range.first, range.second);
-  }
+  rnnc::OptionParser parser(kUsage);
+  parser.integer("--epochs", &options.epochs, 0, 100000);
+  parser.integer("--batch-size", &options.batch_size, 1, 100000);
+  parser.integer("--hidden", &options.hidden, 1, 4096);
+  parser.integer("--layers", &options.layers, 1, 16);
+  parser.integer("--max-train-examples", &options.max_train_examples, 0, INT32_MAX);
+  parser.integer("--max-test-examples", &options.max_test_examples, 0, INT32_MAX);
+  parser.integer("--seed", &options.seed, 0, INT32_MAX);
+  parser.text("--data", &options.data_dir);
+  parser.text("--backend", &options.backend);
+  if (!parser.parse(argc, argv)) return std::nullopt;
   return options;
 }
 
@@ -285,7 +263,8 @@ int run(const Options& options) {
 
 int main(int argc, char** argv) {
   try {
-    return run(parse_options(argc, argv));
+    std::optional<Options> options = parse_options(argc, argv);
+    return options ? run(*options) : 0;
   } catch (const rnnc::Error& error) {
     std::fprintf(stderr, "names: %s\n", error.what());
     return 1;

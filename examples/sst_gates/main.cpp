@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +37,7 @@
 #include "frontend/training.h"
 #include "ir/builder.h"
 #include "ir/error.h"
+#include "runtime/command_line.h"
 #include "runtime/initializers.h"
 #include "runtime/trainer.h"
 
@@ -77,27 +79,6 @@ const char* const kUsage =
     "LIST: comma-separated gate variants among none, output, input, input+output, forget, "
     "input+forget, forget+output, all";
 
-/// `text` as an integer in [minimum, maximum]; throws naming the option otherwise.
-int64_t parse_integer(const std::string& option, const std::string& text, int64_t minimum,
-                      int64_t maximum) {
-  char* end = nullptr;
-  long long value = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || value < minimum || value > maximum)
-    throw rnnc::Error(option + " must be an integer in [" + std::to_string(minimum) + ", " +
-                      std::to_string(maximum) + "], got '" + text + "'");
-  return value;
-}
-
-/// `text` as a number in (0, maximum]; throws naming the option otherwise.
-double parse_positive(const std::string& option, const std::string& text, double maximum) {
-  char* end = nullptr;
-  double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !(value > 0) || !(value <= maximum))
-    throw rnnc::Error(option + " must be a number in (0, " + std::to_string(maximum) + "], got '" +
-                      text + "'");
-  return value;
-}
-
 /// The comma-separated variants of `text`, each checked by LstmGates::parse, none repeated.
 std::vector<std::string> parse_variants(const std::string& text) {
   std::vector<std::string> variants;
@@ -105,58 +86,37 @@ std::vector<std::string> parse_variants(const std::string& text) {
   while (begin <= text.size()) {
     size_t end = std::min(text.find(',', begin), text.size());
     std::string name = text.substr(begin, end - begin);
-    try {
-      nn::LstmGates::parse(name);
-    } catch (const rnnc::Error& error) {
-      throw rnnc::Error("--variants: " + std::string(error.what()));
-    }
+    nn::LstmGates::parse(name);
     if (std::find(variants.begin(), variants.end(), name) != variants.end())
-      throw rnnc::Error("--variants: '" + name + "' is listed twice");
+      throw rnnc::Error("'" + name + "' is listed twice");
     variants.push_back(name);
     begin = end + 1;
   }
   return variants;
 }
 
-Options parse_options(int argc, char** argv) {
+/// The options of the command line; nothing when --help was given.
+std::optional<Options> parse_options(int argc, char** argv) {
   Options options;
-  const std::map<std::string, std::pair<int64_t*, std::pair<int64_t, int64_t>>> integers = {
-      {"--seeds", {&options.seeds, {1, 1000}}},
-      {"--epochs", {&options.epochs, {1, 10000}}},
-      {"--patience", {&options.patience, {0, 10000}}},
-      {"--batch-size", {&options.batch_size, {1, 100000}}},
-      {"--hidden", {&options.hidden, {1, 4096}}},
-      {"--max-train-examples", {&options.max_train_examples, {0, INT32_MAX}}},
-      {"--max-eval-examples", {&options.max_eval_examples, {0, INT32_MAX}}},
-      {"--jobs", {&options.jobs, {1, 64}}},
-  };
-  for (int i = 1; i < argc; i += 2) {
-    const std::string option = argv[i];
-    if (i + 1 >= argc) throw rnnc::Error(option + " needs a value\n" + kUsage);
-    const std::string value = argv[i + 1];
-    if (option == "--variants") {
-      options.variants = parse_variants(value);
-    } else if (option == "--lr") {
-      options.lr = parse_positive(option, value, 100);
-    } else if (option == "--clip") {
-      options.clip = parse_positive(option, value, 1e6);
-    } else if (option == "--embeddings") {
-      if (value != "fine-tune" && value != "frozen")
-        throw rnnc::Error("--embeddings must be fine-tune or frozen, got '" + value + "'");
-      options.fine_tune = value == "fine-tune";
-    } else if (option == "--data") {
-      options.data_dir = value;
-    } else if (option == "--output-dir") {
-      options.output_dir = value;
-    } else if (option == "--backend") {
-      options.backend = value;
-    } else {
-      auto found = integers.find(option);
-      if (found == integers.end()) throw rnnc::Error("unknown option '" + option + "'\n" + kUsage);
-      const auto& [target, range] = found->second;
-      *target = parse_integer(option, value, range.first, range.second);
-    }
-  }
+  rnnc::OptionParser parser(kUsage);
+  parser.integer("--seeds", &options.seeds, 1, 1000);
+  parser.integer("--epochs", &options.epochs, 1, 10000);
+  parser.integer("--patience", &options.patience, 0, 10000);
+  parser.integer("--batch-size", &options.batch_size, 1, 100000);
+  parser.integer("--hidden", &options.hidden, 1, 4096);
+  parser.integer("--max-train-examples", &options.max_train_examples, 0, INT32_MAX);
+  parser.integer("--max-eval-examples", &options.max_eval_examples, 0, INT32_MAX);
+  parser.integer("--jobs", &options.jobs, 1, 64);
+  parser.positive_real("--lr", &options.lr, 100);
+  parser.positive_real("--clip", &options.clip, 1e6);
+  parser.custom("--variants",
+                [&](const std::string& list) { options.variants = parse_variants(list); });
+  parser.choice("--embeddings", {"fine-tune", "frozen"},
+                [&](const std::string& mode) { options.fine_tune = mode == "fine-tune"; });
+  parser.text("--data", &options.data_dir);
+  parser.text("--output-dir", &options.output_dir);
+  parser.text("--backend", &options.backend);
+  if (!parser.parse(argc, argv)) return std::nullopt;
   return options;
 }
 
@@ -385,7 +345,8 @@ int run(const Options& options) {
 
 int main(int argc, char** argv) {
   try {
-    return run(parse_options(argc, argv));
+    std::optional<Options> options = parse_options(argc, argv);
+    return options ? run(*options) : 0;
   } catch (const rnnc::Error& error) {
     std::fprintf(stderr, "sst_gates: %s\n", error.what());
     return 1;
