@@ -75,6 +75,13 @@ std::string read_file_bytes(const std::string& path) {
   return bytes;
 }
 
+void write_file_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  out.close();
+  if (!out) throw Error(path + ": cannot be written (" + std::strerror(errno) + ")");
+}
+
 std::string read_text_file(const std::string& path) {
   std::string bytes = read_file_bytes(path);
   if (ends_with(path, ".gz")) return gunzip(bytes, path);

@@ -3,14 +3,18 @@
 #include <string_view>
 #include <vector>
 
-/// Reading the text files behind the data loaders (names, Shakespeare, word vectors), which
-/// the project vendors gzip-compressed: a path ending in ".gz" is decompressed on the fly, so
-/// callers never care how a file is stored.
+/// Writing whole files, and reading the text files behind the data loaders (names, Shakespeare,
+/// word vectors), which the project vendors gzip-compressed: a path ending in ".gz" is decompressed
+/// on the fly, so callers never care how a file is stored.
 namespace rnnc {
 
 /// The whole content of the file at `path`, as bytes, unchanged. Throws rnnc::Error naming
 /// the file when it is a directory or cannot be opened or read.
 std::string read_file_bytes(const std::string& path);
+
+/// Replaces the file at `path` with `bytes`. Throws rnnc::Error naming the file when it
+/// cannot be written.
+void write_file_bytes(const std::string& path, const std::string& bytes);
 
 /// The whole content of the file at `path`, as bytes. When `path` ends in ".gz" the file is
 /// gunzipped (zlib; concatenated gzip members are read one after another, as gzip -d does).

@@ -39,6 +39,7 @@
 #include "ir/error.h"
 #include "runtime/command_line.h"
 #include "runtime/initializers.h"
+#include "runtime/text_file.h"
 #include "runtime/trainer.h"
 
 namespace {
@@ -333,9 +334,9 @@ int run(const Options& options) {
     std::printf("%s\n", sst::result_line(result).c_str());
   const std::string markdown_path = options.output_dir + "/sst_gates.md";
   const std::string chart_path = options.output_dir + "/sst_gates.svg";
-  sst::write_text(markdown_path, table);
-  sst::write_text(chart_path,
-                  sst::bar_chart_svg(results, "SST binary test accuracy by LSTM gates"));
+  rnnc::write_file_bytes(markdown_path, table);
+  rnnc::write_file_bytes(chart_path,
+                         sst::bar_chart_svg(results, "SST binary test accuracy by LSTM gates"));
   std::printf("wrote %s and %s; %.1f s in all\n", markdown_path.c_str(), chart_path.c_str(),
               seconds);
   return 0;

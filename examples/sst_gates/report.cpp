@@ -3,38 +3,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <map>
 
 #include "ir/error.h"
+#include "runtime/svg_chart.h"
 
 namespace sst {
 namespace {
 
-/// `value` printed with printf's `format`.
-std::string format(const char* format, double value) {
-  char text[64];
-  std::snprintf(text, sizeof text, format, value);
-  return text;
-}
-
-/// `text` with the characters that are special in XML escaped.
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '<')
-      out += "&lt;";
-    else if (c == '>')
-      out += "&gt;";
-    else if (c == '&')
-      out += "&amp;";
-    else if (c == '"')
-      out += "&quot;";
-    else
-      out += c;
-  }
-  return out;
-}
+using rnnc::svg::escape;
+using rnnc::svg::format;
 
 }  // namespace
 
@@ -85,13 +63,6 @@ std::string result_line(const VariantResult& result) {
          " test_accuracy_std=" + format("%.4f", standard_deviation(result.test_accuracy)) +
          " seeds=" + std::to_string(result.test_accuracy.size()) +
          " seconds=" + format("%.1f", result.seconds);
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out) throw rnnc::Error(path + ": cannot write");
 }
 
 std::string bar_chart_svg(const std::vector<VariantResult>& results, const std::string& title) {

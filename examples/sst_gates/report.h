@@ -33,9 +33,6 @@ std::string markdown_table(const std::vector<VariantResult>& results, const std:
 /// `RESULT variant=... test_accuracy_mean=... test_accuracy_std=... seeds=N seconds=...`.
 std::string result_line(const VariantResult& result);
 
-/// Writes `text` to `path`; throws rnnc::Error naming the file when it cannot.
-void write_text(const std::string& path, const std::string& text);
-
 /// An SVG bar chart: per variant, the lecture's accuracy and rnnc's mean test accuracy (with
 /// a +- one standard deviation whisker) side by side, on an accuracy axis from 0.5 to 0.9.
 std::string bar_chart_svg(const std::vector<VariantResult>& results, const std::string& title);

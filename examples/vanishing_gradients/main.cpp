@@ -27,7 +27,6 @@
 #include <vector>
 
 #include "codegen/interp/interpreter.h"
-#include "examples/vanishing_gradients/svg_plot.h"
 #include "frontend/nn.h"
 #include "frontend/optimizers.h"
 #include "ir/builder.h"
@@ -36,6 +35,8 @@
 #include "passes/autodiff.h"
 #include "runtime/initializers.h"
 #include "runtime/random.h"
+#include "runtime/svg_chart.h"
+#include "runtime/text_file.h"
 
 namespace {
 
@@ -280,11 +281,20 @@ int main(int argc, char** argv) {
     std::printf("finite differences agree with the symbolic gradient to a relative %.2e\n",
                 fd_error);
 
-    std::vector<Curve> curves;
+    rnnc::svg::LineChart chart;
+    chart.title = "||dL/dh_t|| for a loss on h_T (T = 100)";
+    chart.x_label = "time step t";
+    chart.y_label = "norm (log scale)";
+    chart.log_y = true;
+    chart.min_x_step = 1;
     const char* colors[] = {"#d62728", "#1f77b4", "#2ca02c"};
-    for (size_t i = 0; i < cells.size(); ++i)
-      curves.push_back({cell_name(cells[i]), colors[i], results[i].norms});
-    write_log_plot(svg_path, "||dL/dh_t|| for a loss on h_T (T = 100)", "time step t", curves);
+    for (size_t i = 0; i < cells.size(); ++i) {
+      rnnc::svg::Series series{cell_name(cells[i]), colors[i], {}};
+      for (size_t t = 0; t < results[i].norms.size(); ++t)
+        series.points.emplace_back(static_cast<double>(t + 1), results[i].norms[t]);
+      chart.series.push_back(std::move(series));
+    }
+    rnnc::write_file_bytes(svg_path, rnnc::svg::line_chart(chart));
     std::printf("wrote %s\n", svg_path.c_str());
 
     std::printf(
