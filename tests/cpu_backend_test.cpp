@@ -160,12 +160,14 @@ std::unique_ptr<Graph> matmul_graph(DType dtype, int64_t batch, int64_t m, int64
 TEST(CpuBackend, MatmulsMatchInterpreter) {
   // Small products are generated loop nests (row and column remainders, masked vectors),
   // larger ones call cblas; both against the interpreter, in f32 and f64, batched or not.
+  // 150x160x130 and 2x64x1001x40 are generated and split across the thread pool (column
+  // slices; the last part takes the remainder columns).
   struct Case {
     int64_t batch, m, n, k;
   };
   for (DType dtype : {DType::f32, DType::f64})
     for (Case c : {Case{0, 1, 1, 1}, Case{0, 10, 200, 50}, Case{0, 9, 37, 17}, Case{3, 5, 70, 3},
-                   Case{0, 1, 256, 64}, Case{0, 150, 160, 130}})
+                   Case{0, 1, 256, 64}, Case{0, 150, 160, 130}, Case{2, 64, 1001, 40}})
       for (bool ta : {false, true})
         for (bool tb : {false, true}) {
           auto graph = matmul_graph(dtype, c.batch, c.m, c.n, c.k, ta, tb);
@@ -193,6 +195,13 @@ TEST(CpuBackend, SmallProductsAreGenerated) {
       cpu::render_llvm_ir(*matmul_graph(DType::f32, 0, 10, 200, 50, false, false), options, true);
   EXPECT_EQ(small.find("@cblas_sgemm"), std::string::npos);
   EXPECT_NE(small.find("<8 x float>"), std::string::npos);
+  EXPECT_EQ(small.find("@rnnc_run_parallel"), std::string::npos) << "too small to split";
+  // A recurrent step of B=32, H=256 (8.4M multiply-adds) is generated and split across the
+  // thread pool.
+  std::string medium = cpu::render_llvm_ir(
+      *matmul_graph(DType::f32, 0, 32, 1024, 256, false, false), options, true);
+  EXPECT_EQ(medium.find("@cblas_sgemm"), std::string::npos);
+  EXPECT_NE(medium.find("@rnnc_run_parallel"), std::string::npos);
   std::string large =
       cpu::render_llvm_ir(*matmul_graph(DType::f32, 0, 512, 256, 256, false, false), options, true);
   EXPECT_NE(large.find("@cblas_sgemm"), std::string::npos);

@@ -39,7 +39,8 @@ std::string emit_object(const std::vector<ObjectProgram>& programs,
   llvm::LLVMContext context;
   std::unique_ptr<llvm::Module> module;
   for (const ObjectProgram& item : programs) {
-    RenderedProgram rendered = render_program(*item.program, context, *machine, item.symbol);
+    RenderedProgram rendered =
+        render_program(*item.program, context, *machine, item.symbol, /*parallel_symbol=*/"");
     *item.errors = rendered.errors;
     rendered.module->getFunction(item.symbol)->setVisibility(llvm::GlobalValue::HiddenVisibility);
     if (!module) {

@@ -106,6 +106,23 @@ void FunctionEmitter::for_range(int64_t count, const std::function<void(llvm::Va
   builder_.SetInsertPoint(exit);
 }
 
+void FunctionEmitter::for_between(llvm::Value* begin, llvm::Value* end,
+                                  const std::function<void(llvm::Value*)>& body) {
+  llvm::LLVMContext& context = module_.context();
+  llvm::BasicBlock* preheader = builder_.GetInsertBlock();
+  llvm::BasicBlock* header = llvm::BasicBlock::Create(context, "range", function_);
+  llvm::BasicBlock* exit = llvm::BasicBlock::Create(context, "range.exit", function_);
+  builder_.CreateCondBr(builder_.CreateICmpSLT(begin, end), header, exit);
+  builder_.SetInsertPoint(header);
+  llvm::PHINode* i = builder_.CreatePHI(module_.i64(), 2, "i");
+  i->addIncoming(begin, preheader);
+  body(i);
+  llvm::Value* next = builder_.CreateAdd(i, index(1), "i.next", /*HasNUW=*/true, /*HasNSW=*/true);
+  i->addIncoming(next, builder_.GetInsertBlock());
+  builder_.CreateCondBr(builder_.CreateICmpSLT(next, end), header, exit);
+  builder_.SetInsertPoint(exit);
+}
+
 void FunctionEmitter::for_shape(const ir::Shape& shape,
                                 const std::function<void(const std::vector<llvm::Value*>&)>& body) {
   std::vector<llvm::Value*> indices;
@@ -151,7 +168,10 @@ void FunctionEmitter::fail_if(llvm::Value* condition, int32_t code) {
 
 void FunctionEmitter::call_checked(llvm::Function* callee,
                                    const std::vector<llvm::Value*>& arguments) {
-  llvm::Value* code = builder_.CreateCall(callee, arguments);
+  return_if_failed(builder_.CreateCall(callee, arguments));
+}
+
+void FunctionEmitter::return_if_failed(llvm::Value* code) {
   llvm::LLVMContext& context = module_.context();
   llvm::BasicBlock* fail = llvm::BasicBlock::Create(context, "failed", function_);
   llvm::BasicBlock* ok = llvm::BasicBlock::Create(context, "ok", function_);

@@ -60,6 +60,13 @@ class ModuleContext {
   /// Sets vector_bytes() (render_program, from the target machine).
   void set_vector_bytes(int64_t bytes) { vector_bytes_ = bytes; }
 
+  /// The function that runs a parallel region's parts on the thread pool
+  /// (codegen/cpu/runtime/rnnc_parallel.h: "rnnc_run_parallel" in the JIT, NAME_run_parallel
+  /// in an ahead-of-time library); empty: the code stays on the calling thread.
+  const std::string& parallel_symbol() const { return parallel_symbol_; }
+  /// Sets parallel_symbol() (render_program).
+  void set_parallel_symbol(std::string symbol) { parallel_symbol_ = std::move(symbol); }
+
   /// Matmul steps whose transposed B operand the enclosing loop has packed untransposed
   /// (its kernel receives the packed [K, N] copy as B).
   std::set<const ir::Step*>& packed_b_steps() { return packed_b_steps_; }
@@ -72,6 +79,7 @@ class ModuleContext {
   int64_t next_function_ = 0;
   int64_t vector_bytes_ = 16;
   std::set<const ir::Step*> packed_b_steps_;
+  std::string parallel_symbol_;
 };
 
 /// One LLVM function being emitted: a builder positioned in it, counted loops, and early
@@ -93,6 +101,10 @@ class FunctionEmitter {
   /// Emits `body(i)` for i = 0 .. count-1 (nothing when count is 0). The body may open
   /// blocks; the builder ends positioned after the loop.
   void for_range(int64_t count, const std::function<void(llvm::Value*)>& body);
+  /// Emits `body(i)` for i = begin .. end-1 (i64 values known only at run time; nothing when
+  /// end <= begin). The builder ends positioned after the loop.
+  void for_between(llvm::Value* begin, llvm::Value* end,
+                   const std::function<void(llvm::Value*)>& body);
   /// Emits a loop nest over `shape` (row-major order); `body` receives the indices, outermost
   /// first. An empty shape runs the body once; a zero dimension not at all.
   void for_shape(const ir::Shape& shape,
@@ -105,6 +117,8 @@ class FunctionEmitter {
   void fail_if(llvm::Value* condition, int32_t code);
   /// Calls `callee` (which returns an error code) and returns its code when nonzero.
   void call_checked(llvm::Function* callee, const std::vector<llvm::Value*>& arguments);
+  /// Returns `code` (an i32 error code) from the function when it is nonzero, else continues.
+  void return_if_failed(llvm::Value* code);
   /// `pointer` advanced by `elements` elements of `dtype` (an i64 count).
   llvm::Value* element_address(llvm::Value* pointer, ir::DType dtype, llvm::Value* elements);
   /// `pointer` advanced by `bytes` bytes (i64).
@@ -157,6 +171,10 @@ void emit_layout(KernelEmitter& kernel);
 
 /// Products with at most this many multiply-adds (M * N * K) run as generated code.
 inline constexpr int64_t kGeneratedGemmMaxMacs = int64_t{1} << 24;
+/// Generated products with at least this many multiply-adds are split by columns across the
+/// thread pool (when ModuleContext::parallel_symbol() is set): below it the hand-off costs
+/// more than the second core gains.
+inline constexpr int64_t kParallelGemmMinMacs = int64_t{1} << 20;
 /// Whether matmul `node` is rendered as a generated, register-tiled loop nest rather than a
 /// cblas call (f32/f64, small; a transposed B only when `b_packed`).
 bool generated_gemm_fits(const ir::Node& node, bool b_packed);

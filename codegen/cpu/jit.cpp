@@ -14,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "codegen/cpu/runtime/rnnc_parallel.h"
 #include "ir/error.h"
 
 namespace rnnc::cpu {
@@ -66,6 +67,7 @@ llvm::orc::SymbolMap runtime_symbols(llvm::orc::LLJIT& jit) {
   };
   add("cblas_sgemm", &cblas_sgemm);
   add("cblas_dgemm", &cblas_dgemm);
+  add("rnnc_run_parallel", &rnnc_run_parallel);
   add("exp", static_cast<double (*)(double)>(&::exp));
   add("log", static_cast<double (*)(double)>(&::log));
   add("tanh", static_cast<double (*)(double)>(&::tanh));

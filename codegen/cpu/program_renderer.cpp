@@ -342,7 +342,8 @@ class ProgramEmitter {
 }  // namespace
 
 RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& context,
-                               const llvm::TargetMachine& machine, const std::string& symbol) {
+                               const llvm::TargetMachine& machine, const std::string& symbol,
+                               const std::string& parallel_symbol) {
   RenderedProgram rendered;
   rendered.symbol = symbol;
   rendered.module = std::make_unique<llvm::Module>(symbol, context);
@@ -351,6 +352,7 @@ RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& co
   module.setDataLayout(machine.createDataLayout());
 
   ModuleContext module_context(module, program);
+  module_context.set_parallel_symbol(parallel_symbol);
   const llvm::MCSubtargetInfo& subtarget = *machine.getMCSubtargetInfo();
   module_context.set_vector_bytes(subtarget.checkFeatures("+avx512f") ? 64
                                   : subtarget.checkFeatures("+avx")   ? 32

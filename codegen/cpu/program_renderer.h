@@ -31,9 +31,12 @@ struct RenderedProgram {
 /// CPU and features are recorded in the module). Constants become private globals; each step
 /// but copies and loops becomes an internal kernel function whose buffer arguments are
 /// noalias where the plan keeps them apart; loops are real loops in the entry function. The
-/// module calls nothing of rnnc: only libm, memcpy/memset and cblas_sgemm/cblas_dgemm.
+/// module calls nothing of rnnc but `parallel_symbol` (the thread pool's entry point,
+/// codegen/cpu/runtime/rnnc_parallel.h; empty: every product stays on the calling thread):
+/// only libm, memcpy/memset and cblas_sgemm/cblas_dgemm.
 RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& context,
                                const llvm::TargetMachine& machine,
-                               const std::string& symbol = "rnnc_program");
+                               const std::string& symbol = "rnnc_program",
+                               const std::string& parallel_symbol = "rnnc_run_parallel");
 
 }  // namespace rnnc::cpu

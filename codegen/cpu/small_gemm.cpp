@@ -51,25 +51,42 @@ class GemmEmitter {
     vectors_ = wide ? 4 : 2;
   }
 
-  /// C = A B for every batch entry; `packed_b` says B arrives as [K, N] although the node
-  /// transposes it.
-  void emit(llvm::Value* a, llvm::Value* bm, llvm::Value* c) {
+  /// C = A B for every batch entry. With `part` and `parts` (i64 values), only the part-th
+  /// of `parts` slices of every entry's column blocks (the last part also takes the columns
+  /// left over after the last whole block).
+  void emit(llvm::Value* a, llvm::Value* bm, llvm::Value* c, llvm::Value* part = nullptr,
+            llvm::Value* parts = nullptr) {
     kernel_.for_range(s_.batch, [&](llvm::Value* p) {
       a_ = kernel_.element_address(a, dtype_, b_.CreateMul(p, kernel_.index(s_.m * s_.k)));
       bmat_ = kernel_.element_address(bm, dtype_, b_.CreateMul(p, kernel_.index(s_.k * s_.n)));
       c_ = kernel_.element_address(c, dtype_, b_.CreateMul(p, kernel_.index(s_.m * s_.n)));
       const int64_t block = vectors_ * lanes_;
       const int64_t full_blocks = s_.n / block;
-      kernel_.for_range(full_blocks, [&](llvm::Value* jb) {
+      auto whole_block = [&](llvm::Value* jb) {
         column_block(b_.CreateMul(jb, kernel_.index(block)), vectors_, lanes_);
-      });
+      };
       const int64_t rest = s_.n - full_blocks * block;
-      if (rest > 0) {
+      auto rest_block = [&] {
         const int64_t vectors = (rest + lanes_ - 1) / lanes_;
         column_block(kernel_.index(full_blocks * block), vectors, rest - (vectors - 1) * lanes_);
+      };
+      if (!part) {
+        kernel_.for_range(full_blocks, whole_block);
+        if (rest > 0) rest_block();
+        return;
       }
+      llvm::Value* count = kernel_.index(full_blocks);
+      llvm::Value* begin = b_.CreateSDiv(b_.CreateMul(part, count), parts);
+      llvm::Value* end =
+          b_.CreateSDiv(b_.CreateMul(b_.CreateAdd(part, kernel_.index(1)), count), parts);
+      kernel_.for_between(begin, end, whole_block);
+      if (rest > 0)
+        kernel_.if_then(b_.CreateICmpEQ(part, b_.CreateSub(parts, kernel_.index(1))), rest_block);
     });
   }
+
+  /// Column blocks (whole ones) of one batch entry.
+  int64_t full_blocks() const { return s_.n / (vectors_ * lanes_); }
 
  private:
   /// Columns [j0, j0 + (vectors - 1) * lanes + last_lanes) for every row.
@@ -175,11 +192,49 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed) {
   const ir::Node& node = *step.node;
   GemmShape shape = gemm_shape(node);
   if (b_packed) shape.tb = false;
-  kernel.function()->addFnAttr("min-legal-vector-width",
-                               std::to_string(kernel.module().vector_bytes() * 8));
-  GemmEmitter(kernel, shape, node.result()->dtype())
-      .emit(kernel.pointer(step.operands.at(0)), kernel.pointer(step.operands.at(1)),
-            kernel.pointer(step.results.at(0)));
+  const std::string vector_width = std::to_string(kernel.module().vector_bytes() * 8);
+  kernel.function()->addFnAttr("min-legal-vector-width", vector_width);
+  const ir::DType dtype = node.result()->dtype();
+  const ir::BufferId a = step.operands.at(0), b = step.operands.at(1), c = step.results.at(0);
+  ModuleContext& module = kernel.module();
+  const bool parallel = !module.parallel_symbol().empty() &&
+                        shape.m * shape.n * shape.k * shape.batch >= kParallelGemmMinMacs &&
+                        GemmEmitter(kernel, shape, dtype).full_blocks() >= 2;
+  if (!parallel) {
+    GemmEmitter(kernel, shape, dtype).emit(kernel.pointer(a), kernel.pointer(b), kernel.pointer(c));
+    return;
+  }
+  // The kernel hands {A, B, C} to the pool, which calls the part function once per part.
+  llvm::IRBuilder<>& builder = kernel.builder();
+  llvm::PointerType* pointer = module.pointer();
+  llvm::Type* i64 = module.i64();
+  auto* part_type = llvm::FunctionType::get(module.i32(), {pointer, i64, i64}, false);
+  llvm::Function* part_function =
+      llvm::Function::Create(part_type, llvm::GlobalValue::InternalLinkage,
+                             kernel.function()->getName() + ".part", module.module());
+  part_function->setDoesNotThrow();
+  part_function->addFnAttr("min-legal-vector-width", vector_width);
+  llvm::ArrayType* context_type = llvm::ArrayType::get(pointer, 3);
+  llvm::Value* context = kernel.entry_alloca(context_type);
+  const ir::BufferId ids[] = {a, b, c};
+  for (unsigned i = 0; i < 3; ++i)
+    builder.CreateStore(kernel.pointer(ids[i]),
+                        builder.CreateConstGEP2_32(context_type, context, 0, i));
+  llvm::FunctionCallee run = module.module().getOrInsertFunction(
+      module.parallel_symbol(), llvm::FunctionType::get(module.i32(), {pointer, pointer}, false));
+  llvm::Value* code = builder.CreateCall(run, {part_function, context});
+  kernel.return_if_failed(code);
+
+  std::map<ir::BufferId, llvm::Value*> loaded;
+  KernelEmitter part(module, part_function, step, {});
+  llvm::IRBuilder<>& pb = part.builder();
+  llvm::Value* part_context = part_function->getArg(0);
+  for (unsigned i = 0; i < 3; ++i)
+    loaded[ids[i]] =
+        pb.CreateLoad(pointer, pb.CreateConstGEP2_32(context_type, part_context, 0, i));
+  GemmEmitter(part, shape, dtype)
+      .emit(loaded[a], loaded[b], loaded[c], part_function->getArg(1), part_function->getArg(2));
+  part.finish();
 }
 
 }  // namespace rnnc::cpu

@@ -1,0 +1,147 @@
+/* See rnnc_parallel.h. Every participant (the caller and the workers) claims parts from a
+ * shared counter until none is left, so a worker the scheduler has not run yet delays
+ * nothing: the caller takes its part too. Workers wait for a region by spinning briefly on
+ * its generation number (regions come every few microseconds inside a scan) and then sleep
+ * on a condition variable. */
+#include "rnnc_parallel.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define RNNC_MAX_PARTS 4
+/* Polls before a waiting worker sleeps, and before a waiting caller yields its core. */
+#define RNNC_SPIN_POLLS 20000
+#define RNNC_YIELD_POLLS 200
+
+typedef struct {
+  pthread_once_t once;
+  int64_t parts; /* workers + 1 */
+  pthread_t workers[RNNC_MAX_PARTS];
+  atomic_flag busy; /* a region is being run */
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  atomic_int sleepers;
+  atomic_ullong generation;
+  atomic_llong next_part, done_parts;
+  atomic_int stop;
+  rnnc_part_function body;
+  void* context;
+  int32_t errors[RNNC_MAX_PARTS];
+} rnnc_pool;
+
+static rnnc_pool pool = {PTHREAD_ONCE_INIT,
+                         1,
+                         {0},
+                         ATOMIC_FLAG_INIT,
+                         PTHREAD_MUTEX_INITIALIZER,
+                         PTHREAD_COND_INITIALIZER,
+                         0,
+                         0,
+                         0,
+                         0,
+                         0,
+                         NULL,
+                         NULL,
+                         {0}};
+
+static void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+/* Runs parts of the current region until none is left unclaimed. */
+static void claim_parts(void) {
+  const int64_t parts = pool.parts;
+  for (;;) {
+    const int64_t part = atomic_fetch_add(&pool.next_part, 1);
+    if (part >= parts) return;
+    pool.errors[part] = pool.body(pool.context, part, parts);
+    atomic_fetch_add(&pool.done_parts, 1);
+  }
+}
+
+static void* worker_main(void* unused) {
+  (void)unused;
+  unsigned long long seen = 0;
+  for (;;) {
+    unsigned long long now = atomic_load(&pool.generation);
+    for (int poll = 0; now == seen && poll < RNNC_SPIN_POLLS; ++poll) {
+      relax();
+      now = atomic_load(&pool.generation);
+    }
+    if (now == seen) {
+      pthread_mutex_lock(&pool.lock);
+      atomic_fetch_add(&pool.sleepers, 1);
+      while ((now = atomic_load(&pool.generation)) == seen && !atomic_load(&pool.stop))
+        pthread_cond_wait(&pool.wake, &pool.lock);
+      atomic_fetch_sub(&pool.sleepers, 1);
+      pthread_mutex_unlock(&pool.lock);
+    }
+    if (atomic_load(&pool.stop)) return NULL;
+    seen = now;
+    claim_parts();
+  }
+}
+
+static void start_pool(void) {
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  int64_t parts = online > 0 ? (online < RNNC_MAX_PARTS ? online : RNNC_MAX_PARTS) : 1;
+  const char* setting = getenv("RNNC_THREADS");
+  if (setting && *setting) {
+    long wanted = strtol(setting, NULL, 10);
+    parts = wanted < 1 ? 1 : wanted > RNNC_MAX_PARTS ? RNNC_MAX_PARTS : wanted;
+  }
+  /* Every part index is claimed once per region; no region has started yet. */
+  atomic_store(&pool.next_part, parts);
+  int64_t started = 1;
+  for (int64_t part = 1; part < parts; ++part) {
+    if (pthread_create(&pool.workers[part], NULL, worker_main, NULL) != 0) break;
+    started = part + 1;
+  }
+  pool.parts = started;
+  atomic_store(&pool.next_part, started);
+}
+
+/* Stops the workers when the program (or the library holding this copy) goes away, so no
+ * thread runs code that is being unmapped. */
+__attribute__((destructor)) static void stop_pool(void) {
+  if (pool.parts <= 1) return;
+  pthread_mutex_lock(&pool.lock);
+  atomic_store(&pool.stop, 1);
+  pthread_cond_broadcast(&pool.wake);
+  pthread_mutex_unlock(&pool.lock);
+  for (int64_t part = 1; part < pool.parts; ++part) pthread_join(pool.workers[part], NULL);
+  pool.parts = 1;
+}
+
+int32_t RNNC_PARALLEL_NAME(rnnc_part_function body, void* context) {
+  pthread_once(&pool.once, start_pool);
+  if (pool.parts <= 1 || atomic_flag_test_and_set(&pool.busy)) return body(context, 0, 1);
+  const int64_t parts = pool.parts;
+  /* The region's description first, then its counters, then its announcement: a worker
+   * that claims a part has seen the body it belongs to. */
+  pool.body = body;
+  pool.context = context;
+  atomic_store(&pool.done_parts, 0);
+  atomic_store(&pool.next_part, 0);
+  atomic_fetch_add(&pool.generation, 1);
+  if (atomic_load(&pool.sleepers) > 0) {
+    pthread_mutex_lock(&pool.lock);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+  }
+  claim_parts();
+  for (int poll = 0; atomic_load(&pool.done_parts) < parts; ++poll)
+    if (poll < RNNC_YIELD_POLLS)
+      relax();
+    else
+      sched_yield();
+  int32_t first = 0;
+  for (int64_t part = 0; part < parts && first == 0; ++part) first = pool.errors[part];
+  atomic_flag_clear(&pool.busy);
+  return first;
+}
