@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -100,5 +101,65 @@ Launch render_masked_write_back(SourceWriter& module, const ir::Step& loop, size
 std::string scalar_op(KernelWriter& kernel, const ir::Node& node,
                       const std::vector<std::string>& operands,
                       const std::vector<ir::DType>& operand_types, ir::DType type);
+
+// Persistent scans (render_persistent.cpp, persistent_plan.cpp): a loop as one cooperative
+// kernel that keeps its invariant product operands in shared memory (docs/cuda-backend.md).
+
+/// A product of a persistent loop's body whose loop-invariant operand lives in shared memory,
+/// partitioned across the blocks: c = op(a) x op(b) (row-major, m x k times k x n).
+struct SharedProduct {
+  size_t step_index = 0;  ///< the matmul's index in the loop's body
+  /// true: a is the invariant operand and each block owns `per_block` rows of c (op(a)'s
+  /// rows); false: b is, and each block owns `per_block` columns of c (op(b)'s columns).
+  bool partition_rows = false;
+  ir::DType dtype = ir::DType::f32;
+  bool transpose_a = false, transpose_b = false;
+  int64_t m = 0, n = 0, k = 0;
+  ir::BufferId a = -1, b = -1, c = -1;
+  int64_t per_block = 0;      ///< rows or columns of c per block
+  int64_t shared_offset = 0;  ///< byte offset of the block's slice in dynamic shared memory
+  int64_t shared_bytes = 0;   ///< k * per_block elements
+};
+
+/// Whether and how a loop step renders as a persistent kernel.
+struct PersistentPlan {
+  std::string reason;  ///< why not ("" when eligible)
+  int64_t blocks = 0, block_threads = 0;
+  int64_t shared_bytes = 0;  ///< dynamic shared memory per block
+  std::vector<SharedProduct> products;
+};
+
+/// Decides whether `loop` (a loop step of `program`) renders as a persistent kernel under
+/// `options`: every body step renderable inside one kernel (no nested loop), the block shape
+/// valid, and each product with a loop-invariant f32/f64 operand given its slice of shared
+/// memory, all within options.max_shared_bytes per block.
+PersistentPlan plan_persistent(const ir::Program& program, const ir::Step& loop,
+                               const RenderOptions& options);
+
+/// One line saying whether `loop` renders as a persistent kernel and why (or why not), for
+/// the source's comment and tests: "loop t0 (%h_final, ...): persistent, 100 blocks x 256 ..."
+/// or "loop t1 (...): not persistent: a nested loop".
+std::string persistent_eligibility(const ir::Program& program, const ir::Step& loop,
+                                   const RenderOptions& options);
+
+/// Whether two buffers' bytes may overlap (views of a loop's rows count as their whole base).
+bool buffers_may_overlap(const ir::Program& program, ir::BufferId x, ir::BufferId y);
+
+/// Renders `loop` as a persistent kernel when plan_persistent allows; nullopt otherwise.
+/// `fallback` is the loop rendered as an ordinary loop launch; launch_owner[j] says what
+/// fallback.body[j] computes: body step launch_owner[j] when below loop.body.size(), else the
+/// write-back of body output launch_owner[j] - loop.body.size(). Kernel launches of the
+/// fallback become phases calling a device copy of their kernel ("NAME_phase", added by
+/// finish_persistent_source).
+std::optional<Launch> render_persistent(SourceWriter& module, const ir::Step& loop,
+                                        const Launch& fallback,
+                                        const std::vector<size_t>& launch_owner,
+                                        const RenderOptions& options);
+
+/// Completes a finished source with persistent kernels: the grid barrier rnnc_grid_sync()
+/// (unless emulated), the device copies of their phase kernels, and a comment saying for each
+/// loop of `program` whether it is persistent and why.
+void finish_persistent_source(const ir::Program& program, const RenderOptions& options,
+                              RenderedCuda& rendered);
 
 }  // namespace rnnc::cuda

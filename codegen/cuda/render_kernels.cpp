@@ -42,6 +42,21 @@ std::string linear(const std::vector<std::string>& digits, const std::vector<int
   return text.empty() ? "0" : text;
 }
 
+/// The elements of one row (dimension 0 dropped) of `shape`, also when it has no rows.
+int64_t row_elements(const ir::Shape& shape) {
+  return ir::num_elements(ir::Shape(shape.begin() + 1, shape.end()));
+}
+
+/// Finishes `kernel` as a check of `count` indices against [0, rows) (error `code`): what a
+/// gather or scatter-add whose rows hold no elements does.
+Launch index_check(KernelWriter& kernel, const std::string& indices, int64_t rows, int32_t code,
+                   int64_t count) {
+  kernel.line("const int index = " + indices + "[i];");
+  kernel.line("if (index < 0 || index >= " + std::to_string(rows) + ") rnnc_fail(args.error, " +
+              std::to_string(code) + ");");
+  return kernel.finish(count);
+}
+
 }  // namespace
 
 std::vector<Launch> render_reduce(SourceWriter& module, const ir::Step& step) {
@@ -95,11 +110,13 @@ std::vector<Launch> render_gather(SourceWriter& module, const ir::Step& step) {
   const ir::Node& node = *step.node;
   const ir::Shape& table_shape = node.operand(0)->shape();
   const int64_t rows = table_shape.at(0);
-  const int64_t row = rows ? ir::num_elements(table_shape) / rows : 0;
+  const int64_t row = row_elements(table_shape);
+  const int64_t count = node.operand(1)->type().num_elements();
   KernelWriter kernel(module, &step, hint("gather", step));
   const int32_t code = kernel.error("an index is out of range [0, " + std::to_string(rows) + ")");
-  const std::string table = kernel.pointer(step.operands.at(0));
   const std::string indices = kernel.pointer(step.operands.at(1));
+  if (row == 0) return {index_check(kernel, indices, rows, code, count)};
+  const std::string table = kernel.pointer(step.operands.at(0));
   const std::string out = kernel.pointer(step.results.at(0));
   const std::string r = std::to_string(row) + "LL";
   kernel.line("const int index = " + indices + "[i / " + r + "];");
@@ -109,18 +126,23 @@ std::vector<Launch> render_gather(SourceWriter& module, const ir::Step& step) {
   kernel.line("} else {");
   kernel.line("  " + out + "[i] = " + table + "[(long long)index * " + r + " + i % " + r + "];");
   kernel.line("}");
-  return {kernel.finish(node.operand(1)->type().num_elements() * row)};
+  return {kernel.finish(count * row)};
 }
 
 std::vector<Launch> render_scatter_add(SourceWriter& module, const ir::Step& step) {
   const ir::Node& node = *step.node;
   const ir::Shape& shape = node.result()->shape();
   const int64_t rows = shape.at(0);
-  const int64_t row = rows ? ir::num_elements(shape) / rows : 0;
+  const int64_t row = row_elements(shape);
+  const int64_t count = node.operand(0)->type().num_elements();
   std::vector<Launch> launches = {zero_kernel(module, step, step.results.at(0))};
   KernelWriter kernel(module, &step, hint("scatter_add", step));
   const int32_t code = kernel.error("an index is out of range [0, " + std::to_string(rows) + ")");
   const std::string indices = kernel.pointer(step.operands.at(0));
+  if (row == 0) {
+    launches.push_back(index_check(kernel, indices, rows, code, count));
+    return launches;
+  }
   const std::string updates = kernel.pointer(step.operands.at(1));
   const std::string out = kernel.pointer(step.results.at(0));
   const std::string r = std::to_string(row) + "LL";
@@ -130,7 +152,7 @@ std::vector<Launch> render_scatter_add(SourceWriter& module, const ir::Step& ste
   kernel.line("else");
   kernel.line("  atomicAdd(&" + out + "[(long long)index * " + r + " + i % " + r + "], " + updates +
               "[i]);");
-  launches.push_back(kernel.finish(node.operand(0)->type().num_elements() * row));
+  launches.push_back(kernel.finish(count * row));
   return launches;
 }
 

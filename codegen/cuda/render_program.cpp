@@ -37,8 +37,8 @@ __device__ __forceinline__ int rnnc_div_i32(int x, int y, int* error, int zero_c
 
 class ProgramRenderer {
  public:
-  ProgramRenderer(const ir::Program& program, RenderedCuda& out)
-      : program_(program), out_(out), module_(program, out) {}
+  ProgramRenderer(const ir::Program& program, RenderedCuda& out, const RenderOptions& options)
+      : program_(program), out_(out), module_(program, out), options_(options) {}
 
   void render() {
     render_steps(program_.steps, out_.plan);
@@ -103,13 +103,19 @@ class ProgramRenderer {
     loop.loop_id = step.loop_id;
     loop.trip_count = step.trip_count;
     loop.reverse = scan.attrs().get_int("reverse") != 0;
-    render_steps(step.body, loop.body);
+    // launch_owner[j]: the body step (or, past the body, the write-back) launch j comes from.
+    std::vector<size_t> launch_owner;
+    for (size_t s = 0; s < step.body.size(); ++s) {
+      render_steps(std::vector<ir::Step>{step.body[s]}, loop.body);
+      launch_owner.resize(loop.body.size(), s);
+    }
     for (size_t i = 0; i < step.body_outputs.size(); ++i) {
       const BufferId from = step.body_outputs[i];
       const int64_t bytes = program_.buffers.at(from).bytes;
       if (bytes == 0) continue;
       if (has_lengths) {
         loop.body.push_back(render_masked_write_back(module_, step, i));
+        launch_owner.push_back(step.body.size() + i);
         continue;
       }
       if (i < num_carry && from == step.results.at(i)) continue;
@@ -123,13 +129,17 @@ class ProgramRenderer {
       }
       copy.bytes = bytes;
       loop.body.push_back(std::move(copy));
+      launch_owner.push_back(step.body.size() + i);
     }
-    plan.push_back(std::move(loop));
+    std::optional<Launch> persistent =
+        render_persistent(module_, step, loop, launch_owner, options_);
+    plan.push_back(persistent ? std::move(*persistent) : std::move(loop));
   }
 
   const ir::Program& program_;
   RenderedCuda& out_;
   SourceWriter module_;
+  const RenderOptions& options_;
 };
 
 std::string address_text(const DeviceAddress& address) {
@@ -353,9 +363,10 @@ Launch KernelWriter::finish(int64_t threads) {
   return launch;
 }
 
-RenderedCuda render_cuda(const ir::Program& program, const RenderOptions& /*options*/) {
+RenderedCuda render_cuda(const ir::Program& program, const RenderOptions& options) {
   RenderedCuda rendered;
-  ProgramRenderer(program, rendered).render();
+  ProgramRenderer(program, rendered, options).render();
+  finish_persistent_source(program, options, rendered);
   return rendered;
 }
 
