@@ -19,6 +19,7 @@
 #include "ir/scan_builder.h"
 #include "ir/verifier.h"
 #include "runtime/initializers.h"
+#include "tests/support/backend_cases.h"
 #include "tests/support/errors.h"
 #include "tests/support/random_graph.h"
 
@@ -26,6 +27,9 @@ namespace rnnc {
 namespace {
 
 using namespace ir;
+using cases::every_op;
+using cases::random_bindings;
+using cases::rnn;
 
 /// The outputs of a run, and the state after it as "state.NAME".
 Bindings run_all(Executable& executable, const Bindings& inputs, Bindings state) {
@@ -60,64 +64,6 @@ class Backend : public ::testing::TestWithParam<std::string> {};
 
 // ---- The lecture's models -----------------------------------------------------------------
 
-/// Inputs for a model file: f32 inputs uniform in [-1, 1]; i32 inputs in [0, 2) (valid token
-/// ids, characters and labels for every model), except "lengths" [B], uniform in [1, T] where
-/// another i32 input is [B, T].
-Bindings model_inputs(const Graph& graph, uint64_t seed) {
-  Bindings inputs;
-  testgen::SplitMix rng(seed);
-  std::vector<Node*> nodes = graph.nodes_of(OpKind::Input);
-  for (Node* node : nodes) {
-    const TensorType& type = node->result()->type();
-    const std::string& name = node->result()->name();
-    std::vector<double> values(type.num_elements());
-    int64_t steps = 0;
-    if (name == "lengths")
-      for (Node* other : nodes)
-        if (other->result()->dtype() == DType::i32 && other->result()->type().rank() == 2 &&
-            other->result()->shape()[0] == type.shape.at(0))
-          steps = other->result()->shape()[1];
-    for (double& v : values) {
-      if (type.dtype != DType::i32)
-        v = rng.unit();
-      else
-        v = steps ? rng.between(1, steps) : rng.below(2);
-    }
-    inputs[name] = Tensor::from_doubles(type.dtype, type.shape, values);
-  }
-  return inputs;
-}
-
-/// The longest scan (trip count) of `graph`'s top level.
-int64_t longest_sequence(const Graph& graph) {
-  int64_t longest = 0;
-  for (Node* scan : graph.nodes_of(OpKind::Scan))
-    longest = std::max(longest, scan->operand(scan->attrs().get_int("num_carry"))->shape()[0]);
-  return longest;
-}
-
-/// `text` with every whole number `from` (not part of a name or a longer number) replaced
-/// by `to`: how a model file's batch size or sequence length is reduced.
-std::string replace_number(const std::string& text, const std::string& from,
-                           const std::string& to) {
-  std::string result;
-  size_t i = 0;
-  while (i < text.size()) {
-    if (!std::isdigit(static_cast<unsigned char>(text[i]))) {
-      result += text[i++];
-      continue;
-    }
-    size_t end = i;
-    while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
-    char before = i ? text[i - 1] : ' ';
-    bool whole = !std::isalnum(static_cast<unsigned char>(before)) && before != '_' &&
-                 before != '.' && before != '-';
-    result += whole && text.compare(i, end - i, from) == 0 ? to : text.substr(i, end - i);
-    i = end;
-  }
-  return result;
-}
-
 /// Checks model file `file` (examples/models), its dimensions renamed by `resize` first. The
 /// interpreter takes about a minute on names_gru's batch of 256 and char_lstm's 100 steps,
 /// so those run smaller here (the compile-time test in cpu_backend_test runs them as they
@@ -127,23 +73,11 @@ void check_model(const std::string& backend, const std::string& file,
   // The interpreter is the oracle: comparing it with itself on a whole model only costs time.
   if (backend == "interp") return;
   SCOPED_TRACE(file);
-  std::string path = std::string(RNNC_SOURCE_DIR) + "/examples/models/" + file;
-  std::ifstream stream(path);
-  std::string text((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
-  for (const auto& [from, to] : resize) text = replace_number(text, from, to);
-  auto graph = parse_graph(text, path);
-  verify(*graph);
-  Bindings state = initialize_parameters(*graph, 3);
-  // Optimizer state as in the middle of training: with AdaGrad's sums or Adam's second
-  // moments at zero, an update is g / |g| and rounding decides tiny gradients' signs.
-  testgen::SplitMix rng(5);
-  for (Node* node : graph->nodes_of(OpKind::Parameter)) {
-    if (node->attrs().get_str("role") != "state") continue;
-    Tensor& tensor = state.at(node->result()->name());
-    for (int64_t i = 0; i < tensor.num_elements(); ++i) tensor.set(i, 0.75 + 0.25 * rng.unit());
-  }
-  double tolerance = longest_sequence(*graph) > 50 ? 1e-4 : 1e-5;
-  expect_matches_interpreter(backend, *graph, model_inputs(*graph, 7), state, tolerance);
+  // Optimizer state as in the middle of training (load_model): with AdaGrad's sums or Adam's
+  // second moments at zero, an update is g / |g| and rounding decides tiny gradients' signs.
+  cases::Model model = cases::load_model(file, resize);
+  double tolerance = cases::longest_sequence(*model.graph) > 50 ? 1e-4 : 1e-5;
+  expect_matches_interpreter(backend, *model.graph, model.inputs, model.state, tolerance);
 }
 
 TEST_P(Backend, HihellRnn) {
@@ -199,43 +133,6 @@ TEST_P(Backend, RandomGraphs) {
 
 // ---- Scans --------------------------------------------------------------------------------
 
-/// h_t = tanh(h_{t-1} W + x_t) over xs [T, B, H] with optional lengths; outputs h_t and the
-/// final h.
-std::unique_ptr<Graph> rnn(DType dtype, int64_t steps, int64_t batch, int64_t hidden, bool reverse,
-                           bool lengths) {
-  auto graph = std::make_unique<Graph>("rnn");
-  Value* xs = graph->add_input("xs", {dtype, {steps, batch, hidden}});
-  Value* h0 = graph->add_input("h0", {dtype, {batch, hidden}});
-  Value* w = graph->add_parameter("w", {dtype, {hidden, hidden}}, "zeros");
-  ScanBuilder scan(*graph, "step");
-  Value* h = scan.carry(h0, "h");
-  Value* x = scan.sequence(xs, "x");
-  Value* wi = scan.invariant(w, "w");
-  Value* next = build::tanh(build::add(build::matmul(h, wi), x));
-  scan.set_next(h, next);
-  scan.add_output("y", build::sigmoid(next));
-  scan.set_reverse(reverse);
-  if (lengths) scan.set_lengths(graph->add_input("lengths", {DType::i32, {batch}}));
-  std::vector<Value*> results = scan.finish();
-  graph->add_output("h_final", results[0]);
-  graph->add_output("ys", results[1]);
-  return graph;
-}
-
-Bindings random_bindings(const Graph& graph, uint64_t seed, Bindings& state) {
-  Bindings inputs;
-  testgen::SplitMix rng(seed);
-  for (const auto& node : graph.nodes()) {
-    const TensorType& type = node->result()->type();
-    if (node->kind() != OpKind::Input && node->kind() != OpKind::Parameter) continue;
-    std::vector<double> values(type.num_elements());
-    for (double& v : values) v = type.dtype == DType::i32 ? rng.between(1, 2) : rng.unit();
-    Tensor tensor = Tensor::from_doubles(type.dtype, type.shape, values);
-    (node->kind() == OpKind::Input ? inputs : state)[node->result()->name()] = tensor;
-  }
-  return inputs;
-}
-
 TEST_P(Backend, ScansWithLengthsAndDirections) {
   for (DType dtype : {DType::f32, DType::f64})
     for (bool reverse : {false, true})
@@ -289,60 +186,6 @@ TEST_P(Backend, NestedScans) {
 }
 
 // ---- Every op in every dtype --------------------------------------------------------------
-
-/// Every elementwise op, reduction, layout op, matmul, gather and scatter_add over inputs of
-/// `dtype`; for i32 the operands are small positive integers and divisors are never zero.
-std::unique_ptr<Graph> every_op(DType dtype) {
-  auto graph = std::make_unique<Graph>(std::string("every_op_") + std::string(dtype_name(dtype)));
-  Value* a = graph->add_input("a", {dtype, {3, 4}});
-  Value* b = graph->add_input("b", {dtype, {3, 4}});
-  Value* ids = graph->add_input("ids", {DType::i32, {5}});
-  Value* positive = build::add(build::abs(b), build::full(*graph, {dtype, {3, 4}}, 1.0));
-  std::vector<std::pair<std::string, Value*>> outputs = {
-      {"neg", build::neg(a)},
-      {"abs", build::abs(a)},
-      {"sign", build::sign(a)},
-      {"relu", build::relu(a)},
-      {"cast", build::cast(build::cast(a, dtype == DType::i32 ? DType::f32 : DType::i32), dtype)},
-      {"add", build::add(a, b)},
-      {"sub", build::sub(a, b)},
-      {"mul", build::mul(a, b)},
-      {"div", build::div(a, positive)},
-      {"max", build::max(a, b)},
-      {"min", build::min(a, b)},
-      {"greater", build::greater(a, b)},
-      {"less", build::less(a, b)},
-      {"equal", build::equal(a, b)},
-      {"select", build::select(build::greater(a, b), a, b)},
-      {"broadcast", build::broadcast(build::reduce_sum(a, {0}), {2, 3, 4})},
-      {"transpose", build::transpose(a, {1, 0})},
-      {"slice", build::slice(a, {1, 1}, {3, 3})},
-      {"pad", build::pad(a, {1, 0}, {0, 2})},
-      {"concat", build::concat({a, b, a}, 1)},
-      {"reshape", build::reshape(build::transpose(a, {1, 0}), {2, 6})},
-      {"reduce_sum", build::reduce_sum(a, {1})},
-      {"reduce_max", build::reduce_max(a, {0})},
-      {"matmul", build::matmul(a, b, false, true)},
-      {"matmul_ta", build::matmul(a, b, true, false)},
-      {"batched_matmul", build::matmul(build::reshape(a, {2, 3, 2}), build::reshape(b, {2, 2, 3}))},
-      {"gather", build::gather(a, build::full(*graph, {DType::i32, {2, 2}}, 2.0))},
-      {"gather_ids", build::gather(build::transpose(a, {1, 0}), ids)},
-      {"scatter_add",
-       build::scatter_add(ids, build::gather(build::transpose(b, {1, 0}), ids), {4, 3})},
-  };
-  if (is_float(dtype)) {
-    // Ops that take floats only.
-    outputs.insert(outputs.end(), {{"exp", build::exp(a)},
-                                   {"log", build::log(positive)},
-                                   {"sqrt", build::sqrt(positive)},
-                                   {"tanh", build::tanh(a)},
-                                   {"sigmoid", build::sigmoid(a)},
-                                   {"pow", build::pow(positive, build::abs(a))},
-                                   {"reduce_mean", build::reduce_mean(a, {0, 1})}});
-  }
-  for (const auto& [name, value] : outputs) graph->add_output(name, value);
-  return graph;
-}
 
 TEST_P(Backend, EveryOpInEveryDtype) {
   for (DType dtype : {DType::f32, DType::f64, DType::i32}) {

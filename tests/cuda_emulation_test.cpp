@@ -22,8 +22,8 @@
 #include "ir/scan_builder.h"
 #include "ir/verifier.h"
 #include "runtime/initializers.h"
+#include "tests/support/backend_cases.h"
 #include "tests/support/cuda_emulation_cases.h"
-#include "tests/support/cuda_emulation_graphs.h"
 #include "tests/support/errors.h"
 #include "tests/support/random_graph.h"
 
@@ -34,6 +34,7 @@ using namespace ir;
 using testemu::Batch;
 using testemu::Variant;
 using namespace testemu;
+using namespace cases;
 
 const std::vector<Variant> kPersistentBoth = {{"O1", false}, {"O1", true}};
 

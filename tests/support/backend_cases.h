@@ -1,6 +1,8 @@
 #pragma once
-// The graphs and data cuda_emulation_test runs (the CUDA emulator against the interpreter):
-// the lecture's model files, a small RNN, every op, edge values, random graphs made f32.
+// The graphs and data the backend tests run against the interpreter (backend_test on every
+// backend, cuda_emulation_test on the CUDA emulator): the lecture's model files, a small RNN,
+// every op, edge values, random graphs made f32.
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <fstream>
@@ -18,7 +20,7 @@
 #include "runtime/initializers.h"
 #include "tests/support/random_graph.h"
 
-namespace rnnc::testemu {
+namespace rnnc::cases {
 
 using namespace ir;
 
@@ -43,6 +45,14 @@ inline Bindings model_inputs(const Graph& graph, uint64_t seed) {
     inputs[name] = Tensor::from_doubles(type.dtype, type.shape, values);
   }
   return inputs;
+}
+
+/// The longest scan (trip count) of `graph`'s top level.
+inline int64_t longest_sequence(const Graph& graph) {
+  int64_t longest = 0;
+  for (Node* scan : graph.nodes_of(OpKind::Scan))
+    longest = std::max(longest, scan->operand(scan->attrs().get_int("num_carry"))->shape()[0]);
+  return longest;
 }
 
 /// `text` with every whole number `from` replaced by `to` (a model's batch or length).
@@ -283,4 +293,4 @@ inline std::unique_ptr<Graph> edge_integers() {
   return graph;
 }
 
-}  // namespace rnnc::testemu
+}  // namespace rnnc::cases
