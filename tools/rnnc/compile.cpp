@@ -8,11 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "codegen/aot/library.h"
 #include "ir/error.h"
 #include "tools/rnnc/commands.h"
-
 #ifdef RNNC_HAVE_CPU
 #include "codegen/cpu/aot.h"
+#endif
+#ifdef RNNC_HAVE_CUDA
+#include "codegen/cuda/cuda_aot.h"
+#endif
 #include "frontend/losses.h"
 #include "frontend/optimizers.h"
 #include "frontend/training.h"
@@ -20,13 +24,13 @@
 #include "ir/printer.h"
 #include "ir/verifier.h"
 #include "passes/pass_manager.h"
-#endif
 
 namespace rnnc::driver {
 namespace {
 
 const char* kCompileHelp =
-    "usage: rnnc compile MODEL -o DIR [--name NAME] [-O0|-O1] [--target-cpu CPU] [--cc CC]\n"
+    "usage: rnnc compile MODEL -o DIR [--name NAME] [-O0|-O1] [--target cpu|cuda]\n"
+    "                    [--target-cpu CPU] [--cuda-arch sm_XY] [--cc CC]\n"
     "                    [--train-model TRAIN.rnn |\n"
     "                     --train --loss mse|bce|cross-entropy [--output NAME]\n"
     "                             [--optimizer SPEC] [--clip-norm X]]\n"
@@ -39,6 +43,11 @@ const char* kCompileHelp =
     "  --name NAME         the prefix of every C symbol (default: the graph's name, or the\n"
     "                      ONNX file's name)\n"
     "  -O<level>           the graph optimization pipeline (default -O1)\n"
+    "  --target T          cpu (default): machine code through LLVM, needing OpenBLAS;\n"
+    "                      cuda: a GPU library (NAME.c embeds the CUBIN and PTX NVRTC made;\n"
+    "                      it loads the CUDA driver and cuBLAS at run time), same header\n"
+    "  --cuda-arch sm_XY   --target cuda: the CUBIN's architecture (default sm_90); the PTX\n"
+    "                      serves newer GPUs\n"
     "  --target-cpu CPU    an LLVM CPU name (x86-64-v3, skylake-avx512, znver4, ...);\n"
     "                      default: this machine's CPU with exactly its features\n"
     "  --cc CC             the C compiler building the runtime and libraries (default: $CC,\n"
@@ -57,14 +66,12 @@ const char* kCompileHelp =
     "Parameters start as the model declares them (init, seed), or at an ONNX model's\n"
     "initializers; NAME_load and NAME_save read and write them (see NAME.h).\n";
 
-#ifdef RNNC_HAVE_CPU
-
 /// `text` made a C identifier for the library's name ("char-lstm" -> "char_lstm").
 std::string default_name(const std::string& text) {
   std::string name;
   for (unsigned char c : text) name += std::isalnum(c) ? static_cast<char>(c) : '_';
   if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) name = "model_" + name;
-  return cpu::is_valid_library_name(name) ? name : "model";
+  return aot::is_valid_library_name(name) ? name : "model";
 }
 
 double parse_positive(const std::string& text, const char* option) {
@@ -125,8 +132,6 @@ std::unique_ptr<ir::Graph> derive_training_step(const ir::Graph& forward,
   return train;
 }
 
-#endif
-
 }  // namespace
 
 int compile_command(int argc, char** argv) {
@@ -137,10 +142,11 @@ int compile_command(int argc, char** argv) {
     if (word == "-o") word = "--output-dir";
   std::vector<char*> pointers;
   for (std::string& word : words) pointers.push_back(word.data());
-  Arguments arguments = parse_arguments(argc, pointers.data(), 2,
-                                        {"output-dir", "name", "O", "target-cpu", "cc",
-                                         "train-model", "loss", "output", "optimizer", "clip-norm"},
-                                        {"train"});
+  Arguments arguments =
+      parse_arguments(argc, pointers.data(), 2,
+                      {"output-dir", "name", "O", "target", "target-cpu", "cuda-arch", "cc",
+                       "train-model", "loss", "output", "optimizer", "clip-norm"},
+                      {"train"});
   if (arguments.positional.size() != 1)
     throw Error("expected one model file\n\n" + std::string(kCompileHelp));
   if (!arguments.has("output-dir"))
@@ -151,7 +157,25 @@ int compile_command(int argc, char** argv) {
   for (const char* option : {"loss", "output", "optimizer", "clip-norm"})
     if (!train && arguments.has(option))
       throw Error(std::string("--") + option + " applies only with --train");
-#ifdef RNNC_HAVE_CPU
+  const std::string target = arguments.get("target", "cpu");
+  if (target != "cpu" && target != "cuda")
+    throw Error("--target expects cpu or cuda, got '" + target + "'");
+  if (target == "cuda" && arguments.has("target-cpu"))
+    throw Error("--target-cpu applies only to --target cpu");
+  if (target == "cpu" && arguments.has("cuda-arch"))
+    throw Error("--cuda-arch applies only to --target cuda");
+#ifndef RNNC_HAVE_CPU
+  if (target == "cpu")
+    throw Error(
+        "this rnnc was built without the CPU backend (LLVM 19 and OpenBLAS), which "
+        "`rnnc compile --target cpu` needs (try --target cuda)");
+#endif
+#ifndef RNNC_HAVE_CUDA
+  if (target == "cuda")
+    throw Error(
+        "this rnnc was built without the CUDA backend (the CUDA toolkit's NVRTC), which "
+        "`rnnc compile --target cuda` needs");
+#endif
   const std::string& path = arguments.positional[0];
   ModelFile model = load_model_file(path);
   std::unique_ptr<ir::Graph> train_graph;
@@ -160,36 +184,59 @@ int compile_command(int argc, char** argv) {
   } else if (train) {
     train_graph = derive_training_step(*model.graph, arguments);
   }
-
-  cpu::AotOptions options;
   std::string stem = std::filesystem::path(path).stem().string();
   if (size_t dot = stem.find('.'); dot != std::string::npos) stem = stem.substr(0, dot);
-  options.name = arguments.has("name")
-                     ? arguments.get("name")
-                     : default_name(is_onnx_path(path) ? stem : model.graph->name());
-  options.pipeline_level = arguments.get("O", "1").empty() ? "O1" : "O" + arguments.get("O", "1");
-  passes::default_pipeline(options.pipeline_level);  // an unknown level fails here
-  options.target_cpu = arguments.get("target-cpu");
+  const std::string name = arguments.has("name")
+                               ? arguments.get("name")
+                               : default_name(is_onnx_path(path) ? stem : model.graph->name());
+  const std::string level = arguments.get("O", "1").empty() ? "O1" : "O" + arguments.get("O", "1");
+  passes::default_pipeline(level);  // an unknown level fails here
   const char* cc = std::getenv("CC");
-  options.c_compiler = arguments.get("cc", cc && *cc ? cc : "cc");
-  options.source_description = path;
-  if (arguments.has("train-model"))
-    options.source_description += " + " + arguments.get("train-model");
-  cpu::AotResult result = cpu::compile_library(*model.graph, train_graph.get(), model.parameters,
-                                               arguments.get("output-dir"), options);
-  std::printf("rnnc compile: %s: parameters %lld bytes, forward arena %lld bytes",
-              options.name.c_str(), static_cast<long long>(result.parameter_bytes),
-              static_cast<long long>(result.forward_arena_bytes));
-  if (train_graph)
-    std::printf(", train_step arena %lld bytes", static_cast<long long>(result.train_arena_bytes));
-  std::printf("\n");
-  for (const std::string& file : result.files) std::printf("  %s\n", file.c_str());
-  return 0;
-#else
-  throw Error(
-      "this rnnc was built without the CPU backend (LLVM 19 and OpenBLAS), which "
-      "`rnnc compile` needs");
+  const std::string c_compiler = arguments.get("cc", cc && *cc ? cc : "cc");
+  std::string description = path;
+  if (arguments.has("train-model")) description += " + " + arguments.get("train-model");
+
+  std::vector<std::string> files;
+  int64_t parameter_bytes = 0, forward_arena = 0, train_arena = 0;
+  if (target == "cpu") {
+#ifdef RNNC_HAVE_CPU
+    cpu::AotOptions options;
+    options.name = name;
+    options.pipeline_level = level;
+    options.target_cpu = arguments.get("target-cpu");
+    options.c_compiler = c_compiler;
+    options.source_description = description;
+    cpu::AotResult result = cpu::compile_library(*model.graph, train_graph.get(), model.parameters,
+                                                 arguments.get("output-dir"), options);
+    files = result.files;
+    parameter_bytes = result.parameter_bytes;
+    forward_arena = result.forward_arena_bytes;
+    train_arena = result.train_arena_bytes;
 #endif
+  } else {
+#ifdef RNNC_HAVE_CUDA
+    cuda::CudaAotOptions options;
+    options.name = name;
+    options.pipeline_level = level;
+    options.architecture = arguments.get("cuda-arch", "sm_90");
+    options.c_compiler = c_compiler;
+    options.source_description = description;
+    cuda::CudaAotResult result = cuda::compile_library(
+        *model.graph, train_graph.get(), model.parameters, arguments.get("output-dir"), options);
+    files = result.files;
+    parameter_bytes = result.parameter_bytes;
+    forward_arena = result.forward_arena_bytes;
+    train_arena = result.train_arena_bytes;
+#endif
+  }
+  std::printf("rnnc compile: %s (%s): parameters %lld bytes, forward arena %lld bytes",
+              name.c_str(), target.c_str(), static_cast<long long>(parameter_bytes),
+              static_cast<long long>(forward_arena));
+  if (train_graph)
+    std::printf(", train_step arena %lld bytes", static_cast<long long>(train_arena));
+  std::printf("\n");
+  for (const std::string& file : files) std::printf("  %s\n", file.c_str());
+  return 0;
 }
 
 }  // namespace rnnc::driver

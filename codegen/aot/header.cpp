@@ -3,9 +3,9 @@
 #include <cstdio>
 #include <sstream>
 
-#include "codegen/cpu/aot_parts.h"
+#include "codegen/aot/library.h"
 
-namespace rnnc::cpu::aot {
+namespace rnnc::aot {
 namespace {
 
 /// "f32[32, 8]".
@@ -76,12 +76,11 @@ std::string render_header(const Library& library) {
   const bool has_train = library.entries.size() > 1;
   std::ostringstream out;
   out << "/* " << n << ".h: the C API of the model " << library.source
-      << ",\n * compiled ahead of time by `rnnc compile` (target CPU " << library.target_cpu
+      << ",\n * compiled ahead of time by `rnnc compile` (" << library.target_description
       << ", pipeline -" << library.pipeline_level << "). Generated; do not edit.\n"
-      << " *\n"
-      << " * Link lib" << n << ".a (then also -lopenblas -lm) or lib" << n << ".so. Neither needs\n"
-      << " * any part of rnnc at run time: only libc, libm and OpenBLAS.\n"
-      << " *\n"
+      << " *\n";
+  for (const std::string& line : library.link_notes) out << " * " << line << "\n";
+  out << " *\n"
       << " * A context owns the model's parameters (weights and optimizer state) and its scratch\n"
       << " * memory. Calls on one context must not overlap; separate contexts are independent.\n"
       << " * Every array is dense and row-major with the shape given below; outputs must not\n"
@@ -107,6 +106,14 @@ std::string render_header(const Library& library) {
       << "#define " << N << "_ERROR_FORMAT 5             /* not a parameter file, or truncated */\n"
       << "#define " << N << "_ERROR_UNKNOWN_PARAMETER 6  /* a file's tensor the model lacks */\n"
       << "#define " << N << "_ERROR_MISMATCH 7           /* a file's tensor of another type */\n"
+      << "/* GPU libraries only (--target cuda): */\n"
+      << "#define " << N
+      << "_ERROR_NO_DRIVER 8          /* no CUDA driver (libcuda.so.1) or device */\n"
+      << "#define " << N << "_ERROR_DRIVER_TOO_OLD 9     /* the driver cannot run the GPU code */\n"
+      << "#define " << N
+      << "_ERROR_NO_CUBLAS 10         /* cuBLAS (libcublas.so.13 or .12) missing */\n"
+      << "#define " << N
+      << "_ERROR_DEVICE 11            /* a CUDA call failed or a kernel faulted */\n"
       << "/* Codes from here on: bad data found while running a program (a gather index out of\n"
       << " * range, sequence lengths outside [1, T], ...), each naming the node. */\n"
       << "#define " << N << "_FIRST_PROGRAM_ERROR " << kFirstProgramError << "\n\n";
@@ -147,7 +154,9 @@ std::string render_header(const Library& library) {
   out << "/* The state of one model: parameters and scratch memory. */\n"
       << "typedef struct " << n << "_context " << n << "_context;\n\n"
       << "/* A new context whose parameters hold their initial values (those rnnc's\n"
-      << " * initialize_parameters gives, or an imported model's); NULL when out of memory. */\n"
+      << " * initialize_parameters gives, or an imported model's); NULL on failure (out of\n"
+      << " * memory; for a GPU library also no driver or device): " << n << "_last_error says\n"
+      << " * which. */\n"
       << n << "_context* " << n << "_create(void);\n"
       << "/* Frees a context (null is allowed). */\n"
       << "void " << n << "_destroy(" << n << "_context* context);\n"
@@ -196,10 +205,20 @@ std::string render_header(const Library& library) {
       << " * error nothing changes. */\n"
       << "int " << n << "_load(" << n << "_context* context, const char* path);\n"
       << "/* What a return code means (a static string). */\n"
-      << "const char* " << n << "_error_message(int code);\n\n"
+      << "const char* " << n << "_error_message(int code);\n"
+      << "/* The code of the last error a function of this library returned or met in this\n"
+      << " * thread (" << N << "_OK when none): the reason " << n << "_create returned NULL. */\n"
+      << "int " << n << "_last_error(void);\n"
+      << "/* That error in a sentence with its details (which CUDA call failed, and how), or\n"
+      << " * \"\" when none; valid until the next call in this thread. */\n"
+      << "const char* " << n << "_last_error_message(void);\n\n"
+      << "/* How the library runs, for logs: its target; for a GPU library also the device, the\n"
+      << " * driver, cuBLAS's math mode (TF32 or not) and whether each program runs as a CUDA\n"
+      << " * graph and with persistent kernels. Valid until the next call in this thread. */\n"
+      << "const char* " << n << "_describe(const " << n << "_context* context);\n\n"
       << "#ifdef __cplusplus\n}\n#endif\n\n"
       << "#endif /* " << N << "_H_INCLUDED */\n";
   return out.str();
 }
 
-}  // namespace rnnc::cpu::aot
+}  // namespace rnnc::aot
