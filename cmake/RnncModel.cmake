@@ -70,7 +70,7 @@ function(rnnc_add_model name)
   # The folder exists at configure time: CMake checks an include directory it is given.
   file(MAKE_DIRECTORY "${folder}")
   set(outputs "${folder}/${name}.h" "${folder}/lib${name}.a" "${folder}/lib${name}.so"
-              "${folder}/${name}.o" "${folder}/${name}_runtime.c")
+              "${folder}/${name}.o" "${folder}/${name}_runtime.c" "${folder}/${name}_parallel.c")
   add_custom_command(OUTPUT ${outputs}
                      COMMAND ${driver} ${arguments}
                      DEPENDS ${depends} $<TARGET_FILE:${driver}>
@@ -80,6 +80,6 @@ function(rnnc_add_model name)
   add_library(${name} INTERFACE)
   add_dependencies(${name} ${name}_rnnc_compile)
   target_include_directories(${name} INTERFACE "${folder}")
-  target_link_libraries(${name} INTERFACE "${folder}/lib${name}.a" openblas m)
+  target_link_libraries(${name} INTERFACE "${folder}/lib${name}.a" openblas m pthread)
   set(${name}_RNNC_DIR "${folder}" PARENT_SCOPE)
 endfunction()

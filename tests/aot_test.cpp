@@ -2,6 +2,7 @@
 // into C libraries, driven from generated C programs linked statically and dynamically, and
 // compared with the interpreter; what the shared library depends on and exports; parameter
 // files; bad input; the C example; and an installed rnnc used from another CMake project.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -245,8 +246,9 @@ void check_library(const std::string& name, const std::string& compile_arguments
   std::ofstream(folder / "harness.c") << harness(name, forward, train, steps);
   std::string cc = "cc -std=c99 -Wall -Wextra -Wpedantic -Werror -I " + library.string() + " " +
                    (folder / "harness.c").string();
-  ProgramRun built_static = run_program(cc + " " + (library / ("lib" + name + ".a")).string() +
-                                        " -lopenblas -lm -o " + (folder / "static").string());
+  ProgramRun built_static =
+      run_program(cc + " " + (library / ("lib" + name + ".a")).string() +
+                  " -lopenblas -lm -lpthread -o " + (folder / "static").string());
   ASSERT_EQ(built_static.status, 0) << built_static.output;
   ProgramRun built_shared =
       run_program(cc + " " + (library / ("lib" + name + ".so")).string() + " -Wl,-rpath," +
@@ -357,6 +359,69 @@ std::unique_ptr<ir::Graph> derived_step(const ir::Graph& forward, const std::str
   return train;
 }
 
+TEST_F(Aot, ParallelProductsMatchTheInterpreter) {
+  // 48x256x1000 (12M multiply-adds) is a generated product split by columns across the
+  // library's own thread pool (NAME_run_parallel, NAME_parallel.c); 1000 columns leave a
+  // remainder for the last part. The training step's products are split too. The library is
+  // loaded with dlopen and its forward, train_step and updated weight compared with the
+  // interpreter's.
+  fs::path folder = scratch("parallel_model");
+  fs::path path = folder / "wide.rnn";
+  std::ofstream(path) << R"(graph @wide {
+  %w = parameter() {init = "uniform:-0.1,0.1", seed = 4, role = "weight"} : f32[256, 1000]
+  %x = input() : f32[48, 256]
+  %y = matmul(%x, %w) {transpose_a = 0, transpose_b = 0} : f32[48, 1000]
+  %t = sigmoid(%y) : f32[48, 1000]
+  output y = %t
+}
+)";
+  ProgramRun compiled =
+      rnnc_driver("compile " + path.string() + " --train --loss bce --optimizer sgd:lr=0.1 -o " +
+                  (folder / "lib").string());
+  ASSERT_EQ(compiled.status, 0) << compiled.output;
+  ProgramRun symbols = run_program("nm " + (folder / "lib" / "libwide.a").string());
+  EXPECT_NE(symbols.output.find("U wide_run_parallel"), std::string::npos) << symbols.output;
+
+  auto forward = ir::parse_graph_file(path.string());
+  auto train = derived_step(*forward, "y", "bce", "sgd:lr=0.1", 0);
+  Bindings state = initialize_parameters(*train);
+  Bindings inputs;
+  inputs["x"] = initialize({ir::DType::f32, {48, 256}}, "uniform:-1,1", 3);
+  inputs["labels"] = initialize({ir::DType::f32, {48, 1000}}, "uniform:0,1", 4);
+  Bindings forward_expected = interp::run_graph(*forward, {{"x", inputs["x"]}}, state);
+  Bindings train_expected = interp::run_graph(*train, inputs, state);
+
+  void* library = dlopen((folder / "lib" / "libwide.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(library, nullptr) << dlerror();
+  using Create = void* (*)();
+  using Destroy = void (*)(void*);
+  using Forward = int (*)(void*, const float*, float*);
+  using Step = int (*)(void*, const float*, const float*, float*, float*);
+  using Parameter = void* (*)(void*, int);
+  auto create = reinterpret_cast<Create>(dlsym(library, "wide_create"));
+  auto destroy = reinterpret_cast<Destroy>(dlsym(library, "wide_destroy"));
+  auto run_forward = reinterpret_cast<Forward>(dlsym(library, "wide_forward"));
+  auto step = reinterpret_cast<Step>(dlsym(library, "wide_train_step"));
+  auto parameter = reinterpret_cast<Parameter>(dlsym(library, "wide_parameter"));
+  ASSERT_TRUE(create && destroy && run_forward && step && parameter);
+  void* context = create();
+  ASSERT_NE(context, nullptr);
+  const auto* x = static_cast<const float*>(inputs["x"].raw());
+  Tensor y(forward->output("y")->type()), trained_y(y.type()), loss(ir::TensorType{ir::DType::f32, {}});
+  ASSERT_EQ(run_forward(context, x, static_cast<float*>(y.raw())), 0);
+  expect_close(forward_expected.at("y"), y, "forward y");
+  ASSERT_EQ(step(context, x, static_cast<const float*>(inputs["labels"].raw()),
+                 static_cast<float*>(trained_y.raw()), static_cast<float*>(loss.raw())),
+            0);
+  expect_close(train_expected.at("y"), trained_y, "train_step y");
+  expect_close(train_expected.at("loss"), loss, "train_step loss");
+  Tensor weight(state.at("w").type());
+  std::memcpy(weight.raw(), parameter(context, 0), 256 * 1000 * sizeof(float));
+  expect_close(state.at("w"), weight, "updated w");
+  destroy(context);
+  dlclose(library);
+}
+
 TEST_F(Aot, DerivedTrainingStepMatchesTheLecturesStep) {
   // --train with BCE and SGD(0.1) on the diabetes forward graph is the committed training
   // step but for its extra "correct" output: their losses and updates agree.
@@ -446,11 +511,15 @@ TEST_F(Aot, SharedLibraryNeedsNothingOfRnncAndExportsOnlyItsApi) {
     EXPECT_NE(std::find(names.begin(), names.end(), api), names.end()) << api;
   // The programs and the initial values stay hidden.
   EXPECT_EQ(std::find(names.begin(), names.end(), "hihell_forward_program"), names.end());
+  EXPECT_EQ(std::find(names.begin(), names.end(), "hihell_run_parallel"), names.end());
 
   // The generated sources are clean C99, and the header is valid C++ too.
   ProgramRun c99 = run_program("cc -std=c99 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -I " +
                                folder.string() + " " + (folder / "hihell_runtime.c").string());
   EXPECT_EQ(c99.status, 0) << c99.output;
+  ProgramRun c11 = run_program("cc -std=c11 -Wall -Wextra -Wpedantic -Werror -fsyntax-only " +
+                               (folder / "hihell_parallel.c").string());
+  EXPECT_EQ(c11.status, 0) << c11.output;
   std::ofstream(folder / "use.cpp") << "#include \"hihell.h\"\nint main() { return "
                                        "HIHELL_FORWARD_INPUT_X_SIZE == 6 ? 0 : 1; }\n";
   ProgramRun cxx = run_program("c++ -Wall -Wextra -Werror -fsyntax-only -I " + folder.string() +
@@ -523,8 +592,8 @@ TEST_F(Aot, RecompilingReplacesTheLibraryInPlace) {
     ProgramRun run = rnnc_driver("compile " + model + " -O0 -o " + (folder / "out").string());
     ASSERT_EQ(run.status, 0) << run.output;
   }
-  for (const char* file : {"diabetes.h", "diabetes.o", "diabetes_runtime.c", "libdiabetes.a",
-                           "libdiabetes.so", "keep.txt"})
+  for (const char* file : {"diabetes.h", "diabetes.o", "diabetes_runtime.c", "diabetes_parallel.c",
+                           "libdiabetes.a", "libdiabetes.so", "keep.txt"})
     EXPECT_TRUE(fs::exists(folder / "out" / file)) << file;
   EXPECT_TRUE(entries_containing(folder, "tmp").empty());
 }

@@ -38,8 +38,8 @@ AotResult compile_library(const ir::Graph& forward, const ir::Graph* train,
   library.target_description =
       "target CPU " + (options.target_cpu.empty() ? std::string("host") : options.target_cpu);
   library.link_notes = {
-      "Link lib" + name + ".a (then also -lopenblas -lm) or lib" + name + ".so. Neither needs",
-      "any part of rnnc at run time: only libc, libm and OpenBLAS."};
+      "Link lib" + name + ".a (then also -lopenblas -lm -lpthread) or lib" + name + ".so. Neither",
+      "needs any part of rnnc at run time: only libc, libm, libpthread and OpenBLAS."};
   library.pipeline_level = options.pipeline_level;
   library.parameters = rnnc::aot::parameter_table(forward, train, library.parameter_bytes);
   std::string initial =
@@ -62,8 +62,9 @@ AotResult compile_library(const ir::Graph& forward, const ir::Graph* train,
   std::vector<aot::ObjectProgram> objects;
   for (size_t i = 0; i < programs.size(); ++i)
     objects.push_back({&programs[i], library.entries[i].symbol, &library.entries[i].errors});
-  std::string object =
-      aot::emit_object(objects, name + "_initial_parameters", initial, options.target_cpu);
+  const std::string parallel_symbol = name + "_run_parallel";
+  std::string object = aot::emit_object(objects, name + "_initial_parameters", initial,
+                                        options.target_cpu, parallel_symbol);
   int next_code = aot::kFirstProgramError;
   for (Entry& entry : library.entries) {
     entry.first_error_code = next_code;
@@ -75,18 +76,24 @@ AotResult compile_library(const ir::Graph& forward, const ir::Graph* train,
   const fs::path& folder = temporary.path();
   rnnc::aot::write_file(folder / (name + ".h"), rnnc::aot::render_header(library));
   rnnc::aot::write_file(folder / (name + "_runtime.c"), aot::render_runtime(library));
+  rnnc::aot::write_file(folder / (name + "_parallel.c"),
+                        aot::render_parallel_source(parallel_symbol));
   rnnc::aot::write_file(folder / (name + ".o"), object);
   rnnc::aot::run_tool(folder, {options.c_compiler, "-std=c99", "-O2", "-fPIC", "-c",
                                name + "_runtime.c", "-o", name + "_runtime.o"});
-  rnnc::aot::run_tool(folder, {"ar", "rcs", "lib" + name + ".a", name + "_runtime.o", name + ".o"});
+  rnnc::aot::run_tool(folder, {options.c_compiler, "-std=c11", "-O2", "-fPIC", "-pthread", "-c",
+                               name + "_parallel.c", "-o", name + "_parallel.o"});
+  rnnc::aot::run_tool(folder, {"ar", "rcs", "lib" + name + ".a", name + "_runtime.o",
+                               name + "_parallel.o", name + ".o"});
   rnnc::aot::run_tool(folder, {options.c_compiler, "-shared", "-o", "lib" + name + ".so",
                                "-Wl,-soname,lib" + name + ".so", "-Wl,-z,defs", name + "_runtime.o",
-                               name + ".o", "-lopenblas", "-lm"});
+                               name + "_parallel.o", name + ".o", "-lopenblas", "-lm", "-pthread"});
   fs::remove(folder / (name + "_runtime.o"));
+  fs::remove(folder / (name + "_parallel.o"));
 
   AotResult result;
-  const std::vector<std::string> files = {name + ".h", name + "_runtime.c", name + ".o",
-                                          "lib" + name + ".a", "lib" + name + ".so"};
+  const std::vector<std::string> files = {name + ".h", name + "_runtime.c", name + "_parallel.c",
+                                          name + ".o", "lib" + name + ".a", "lib" + name + ".so"};
   result.files = rnnc::aot::install_files(folder, target, files);
   result.forward_arena_bytes = library.entries[0].arena_bytes;
   result.train_arena_bytes = train ? library.entries[1].arena_bytes : 0;

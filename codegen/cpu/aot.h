@@ -10,9 +10,11 @@
 ///   NAME.h          the C API, with every shape and size as a #define
 ///   NAME.o          both programs' machine code and the parameters' initial values
 ///   NAME_runtime.c  the generated C99 runtime: context, parameters, load/save, entry points
-///   libNAME.a       NAME_runtime.o + NAME.o
-///   libNAME.so      the same, linked against libopenblas and libm only
-/// The library needs no part of rnnc at run time: only libc, libm and OpenBLAS's cblas.
+///   NAME_parallel.c the thread pool of the programs' large generated products (C11, pthreads)
+///   libNAME.a       NAME_runtime.o + NAME_parallel.o + NAME.o
+///   libNAME.so      the same, linked against libopenblas, libm and libpthread only
+/// The library needs no part of rnnc at run time: only libc, libm, libpthread and OpenBLAS's
+/// cblas.
 namespace rnnc::cpu {
 
 /// How to compile a library.

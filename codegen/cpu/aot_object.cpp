@@ -8,6 +8,7 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include <optional>
+#include <stdexcept>
 
 #include "codegen/cpu/aot_parts.h"
 #include "codegen/cpu/jit.h"
@@ -32,15 +33,31 @@ std::unique_ptr<llvm::TargetMachine> pic_target_machine(const std::string& cpu) 
 
 }  // namespace
 
+std::string render_parallel_source(const std::string& parallel_symbol) {
+  std::string source = parallel_source_text();
+  const std::string include = "#include \"rnnc_parallel.h\"\n";
+  size_t at = source.find(include);
+  if (at == std::string::npos)
+    throw std::logic_error("rnnc_parallel.c does not include its header");
+  source.replace(at, include.size(), parallel_header_text());
+  return "/* The thread pool of the library's parallel products (rnnc's\n"
+         " * codegen/cpu/runtime/rnnc_parallel.{h,c}). */\n"
+         "#define RNNC_PARALLEL_NAME " +
+         parallel_symbol +
+         "\n"
+         "#define RNNC_PARALLEL_API __attribute__((visibility(\"hidden\")))\n" +
+         source;
+}
+
 std::string emit_object(const std::vector<ObjectProgram>& programs,
                         const std::string& initial_symbol, const std::string& initial_bytes,
-                        const std::string& target_cpu) {
+                        const std::string& target_cpu, const std::string& parallel_symbol) {
   std::unique_ptr<llvm::TargetMachine> machine = pic_target_machine(target_cpu);
   llvm::LLVMContext context;
   std::unique_ptr<llvm::Module> module;
   for (const ObjectProgram& item : programs) {
     RenderedProgram rendered =
-        render_program(*item.program, context, *machine, item.symbol, /*parallel_symbol=*/"");
+        render_program(*item.program, context, *machine, item.symbol, parallel_symbol);
     *item.errors = rendered.errors;
     rendered.module->getFunction(item.symbol)->setVisibility(llvm::GlobalValue::HiddenVisibility);
     if (!module) {

@@ -20,6 +20,11 @@ using rnnc::aot::upper;
 /// object's programs, and the shared parameter runtime.
 std::string render_runtime(const Library& library);
 
+/// NAME_parallel.c: the thread pool the programs' parallel products call
+/// (codegen/cpu/runtime/rnnc_parallel.{h,c} in one file), its entry point named
+/// `parallel_symbol` and hidden.
+std::string render_parallel_source(const std::string& parallel_symbol);
+
 /// A program to put in the object file under `symbol`.
 struct ObjectProgram {
   const ir::Program* program;
@@ -30,10 +35,16 @@ struct ObjectProgram {
 /// The relocatable object (ELF, position independent) holding every program's entry
 /// function and, as `initial_symbol`, `initial_bytes` (the parameters' initial values that
 /// are not all zeros, at their CTensor::initial_offset); all hidden, so a shared library exports
-/// none of them. Code is tuned for `target_cpu` (empty: this machine's CPU). Throws rnnc::Error
-/// when LLVM fails or the CPU name is unknown.
+/// none of them. Code is tuned for `target_cpu` (empty: this machine's CPU); large generated
+/// products call `parallel_symbol` (render_parallel_source). Throws rnnc::Error when LLVM
+/// fails or the CPU name is unknown.
 std::string emit_object(const std::vector<ObjectProgram>& programs,
                         const std::string& initial_symbol, const std::string& initial_bytes,
-                        const std::string& target_cpu);
+                        const std::string& target_cpu, const std::string& parallel_symbol);
+
+/// The embedded text of codegen/cpu/runtime/rnnc_parallel.h (cmake/EmbedText.cmake).
+const std::string& parallel_header_text();
+/// The embedded text of codegen/cpu/runtime/rnnc_parallel.c.
+const std::string& parallel_source_text();
 
 }  // namespace rnnc::cpu::aot

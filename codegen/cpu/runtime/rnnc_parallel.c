@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #define RNNC_MAX_PARTS 4
-/* Polls before a waiting worker sleeps, and before a waiting caller yields its core. */
+/* Polls before a waiting worker sleeps, and before a waiting thread yields its core. */
 #define RNNC_SPIN_POLLS 20000
 #define RNNC_YIELD_POLLS 200
 
@@ -69,8 +69,14 @@ static void* worker_main(void* unused) {
   unsigned long long seen = 0;
   for (;;) {
     unsigned long long now = atomic_load(&pool.generation);
+    /* Spin, then yield while polling: another pool's idle threads (OpenBLAS's yield in a
+     * loop after each call) and this one then share the core instead of taking turns of a
+     * whole time slice. */
     for (int poll = 0; now == seen && poll < RNNC_SPIN_POLLS; ++poll) {
-      relax();
+      if (poll < RNNC_YIELD_POLLS)
+        relax();
+      else
+        sched_yield();
       now = atomic_load(&pool.generation);
     }
     if (now == seen) {

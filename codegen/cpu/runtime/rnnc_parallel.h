@@ -11,6 +11,10 @@
 #ifndef RNNC_PARALLEL_NAME
 #define RNNC_PARALLEL_NAME rnnc_run_parallel
 #endif
+/* What precedes the entry point's declaration (a library makes it hidden). */
+#ifndef RNNC_PARALLEL_API
+#define RNNC_PARALLEL_API
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -25,7 +29,7 @@ typedef int32_t (*rnnc_part_function)(void* context, int64_t part, int64_t parts
  * the lowest failing part. The number of parts is the pool's (RNNC_THREADS, default: the
  * online processors, at most 4; 1 disables the workers). A region entered while another is
  * running (another thread's) runs all its parts on the calling thread. */
-int32_t RNNC_PARALLEL_NAME(rnnc_part_function body, void* context);
+RNNC_PARALLEL_API int32_t RNNC_PARALLEL_NAME(rnnc_part_function body, void* context);
 
 #ifdef __cplusplus
 }
