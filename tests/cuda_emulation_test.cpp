@@ -103,33 +103,10 @@ TEST(CudaEmulation, LongAndNestedScans) {
   Bindings long_inputs = random_bindings(*long_scan, 5, long_state);
   long_inputs["lengths"] = Tensor::from_ints({3}, {120, 64, 1});
   batch.add("long", *long_scan, long_inputs, long_state, kPersistentBoth, 1e-4);
-  // An outer scan over xss [T1, T2, B, H] whose body runs an inner reversed scan over its
-  // slice [T2, B, H]; the inner carry starts from the outer one.
-  Graph graph("nested");
-  Value* xss = graph.add_input("xss", {DType::f64, {3, 4, 2, 3}});
-  Value* h0 = graph.add_input("h0", {DType::f64, {2, 3}});
-  Value* w = graph.add_parameter("w", {DType::f64, {3, 3}}, "zeros");
-  ScanBuilder outer(graph, "outer");
-  Value* h = outer.carry(h0, "h");
-  Value* xs = outer.sequence(xss, "xs");
-  Value* w_outer = outer.invariant(w, "w");
-  ScanBuilder inner(outer.body(), "inner");
-  Value* g = inner.carry(h, "g");
-  Value* x = inner.sequence(xs, "x");
-  Value* w_inner = inner.invariant(w_outer, "w");
-  inner.set_reverse(true);
-  Value* next = build::tanh(build::add(build::matmul(g, w_inner), x));
-  inner.set_next(g, next);
-  inner.add_output("y", build::mul(next, x));
-  std::vector<Value*> inner_results = inner.finish();
-  outer.set_next(h, build::sigmoid(inner_results[0]));
-  outer.add_output("ys", inner_results[1]);
-  std::vector<Value*> results = outer.finish();
-  graph.add_output("h_T", results[0]);
-  graph.add_output("ys", results[1]);
+  auto nested = nested_scans();
   Bindings state;
-  Bindings inputs = random_bindings(graph, 11, state);
-  batch.add("nested", graph, inputs, state, {{"O0", false}, {"O1", false}, {"O1", true}});
+  Bindings inputs = random_bindings(*nested, 11, state);
+  batch.add("nested", *nested, inputs, state, {{"O0", false}, {"O1", false}, {"O1", true}});
   batch.check();
 }
 

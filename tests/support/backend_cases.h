@@ -126,6 +126,34 @@ inline std::unique_ptr<Graph> rnn(DType dtype, int64_t steps, int64_t batch, int
   return graph;
 }
 
+/// An outer scan over xss [T1, T2, B, H] (f64) whose body runs an inner reversed scan over its
+/// slice [T2, B, H]; the inner carry starts from the outer one.
+inline std::unique_ptr<Graph> nested_scans() {
+  auto graph = std::make_unique<Graph>("nested");
+  Value* xss = graph->add_input("xss", {DType::f64, {3, 4, 2, 3}});
+  Value* h0 = graph->add_input("h0", {DType::f64, {2, 3}});
+  Value* w = graph->add_parameter("w", {DType::f64, {3, 3}}, "zeros");
+  ScanBuilder outer(*graph, "outer");
+  Value* h = outer.carry(h0, "h");
+  Value* xs = outer.sequence(xss, "xs");
+  Value* w_outer = outer.invariant(w, "w");
+  ScanBuilder inner(outer.body(), "inner");
+  Value* g = inner.carry(h, "g");
+  Value* x = inner.sequence(xs, "x");
+  Value* w_inner = inner.invariant(w_outer, "w");
+  inner.set_reverse(true);
+  Value* next = build::tanh(build::add(build::matmul(g, w_inner), x));
+  inner.set_next(g, next);
+  inner.add_output("y", build::mul(next, x));
+  std::vector<Value*> inner_results = inner.finish();
+  outer.set_next(h, build::sigmoid(inner_results[0]));
+  outer.add_output("ys", inner_results[1]);
+  std::vector<Value*> results = outer.finish();
+  graph->add_output("h_T", results[0]);
+  graph->add_output("ys", results[1]);
+  return graph;
+}
+
 /// Random data for every input and parameter of `graph`: floats in [-1, 1), i32 in {1, 2}.
 inline Bindings random_bindings(const Graph& graph, uint64_t seed, Bindings& state) {
   Bindings inputs;
