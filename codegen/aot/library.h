@@ -91,8 +91,9 @@ struct RuntimeHooks {
 /// The target-independent part of the runtime: the parameter tables, the error messages with
 /// NAME_error_message, NAME_last_error and NAME_last_error_message (and the static function
 /// `set_error(code, detail)` recording them), the parameter accessors, NAME_save and
-/// NAME_load. Expects before it: the includes, ALIGNMENT, NUM_PARAMETERS, NUM_PROGRAM_ERRORS,
-/// the context struct with member `unsigned char* parameters`, and `allocate(bytes)`.
+/// NAME_load, and `reset_parameter_block(block)` (every parameter's initial value). Expects
+/// before it: the includes, ALIGNMENT, NUM_PARAMETERS, NUM_PROGRAM_ERRORS, the context struct
+/// with member `unsigned char* parameters`, `allocate(bytes)` and NAME_initial_parameters.
 std::string render_parameter_runtime(const Library& library, const RuntimeHooks& hooks);
 
 /// True when `name` can start the library's C identifiers: [A-Za-z_][A-Za-z0-9_]*, not a C

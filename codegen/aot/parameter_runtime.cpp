@@ -97,6 +97,18 @@ std::string render_parameter_runtime(const Library& library, const RuntimeHooks&
       << "    \"cuBLAS (libcublas.so.13 or .so.12) not found\",\n"
       << "    \"a CUDA call failed or a kernel faulted on the device\"};\n\n";
 
+  out << "/* Writes every parameter's initial value (zeros where it has none stored). */\n"
+      << "static void reset_parameter_block(unsigned char* block) {\n"
+      << "  int i;\n"
+      << "  for (i = 0; i < NUM_PARAMETERS; ++i) {\n"
+      << "    unsigned char* target = block + parameter_offsets[i];\n"
+      << "    if (parameter_initial_offsets[i] < 0)\n"
+      << "      memset(target, 0, parameter_bytes[i]);\n"
+      << "    else\n"
+      << "      memcpy(target, " << n
+      << "_initial_parameters + parameter_initial_offsets[i], parameter_bytes[i]);\n"
+      << "  }\n"
+      << "}\n\n";
   out << "#if defined(__GNUC__)\n#define THREAD_LOCAL __thread\n#else\n#define "
          "THREAD_LOCAL\n#endif\n"
       << "static THREAD_LOCAL int last_error_code;\n"

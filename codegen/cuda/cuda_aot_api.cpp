@@ -185,16 +185,8 @@ std::string render_cuda_api(const Library& library, const std::vector<std::strin
       << "  free(context);\n"
       << "}\n\n"
       << "void " << n << "_reset(" << n << "_context* context) {\n"
-      << "  int i;\n"
       << "  if (!context) return;\n"
-      << "  for (i = 0; i < NUM_PARAMETERS; ++i) {\n"
-      << "    unsigned char* target = context->parameters + parameter_offsets[i];\n"
-      << "    if (parameter_initial_offsets[i] < 0)\n"
-      << "      memset(target, 0, parameter_bytes[i]);\n"
-      << "    else\n"
-      << "      memcpy(target, " << n
-      << "_initial_parameters + parameter_initial_offsets[i], parameter_bytes[i]);\n"
-      << "  }\n"
+      << "  reset_parameter_block(context->parameters);\n"
       << "  context->host_newer = 1;\n"
       << "  context->device_newer = 0;\n"
       << "}\n\n";
