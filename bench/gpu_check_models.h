@@ -35,7 +35,4 @@ CheckModel lecture_model(const std::string& models_dir, const std::string& stem)
 CheckModel benchmark_model(const std::string& cell, const std::string& config,
                            const std::string& mode);
 
-/// Random inputs for every Input of `graph` not in `inputs` (as lecture_model describes).
-void generate_inputs(const ir::Graph& graph, uint64_t seed, Bindings& inputs);
-
 }  // namespace rnnc::gpu_check

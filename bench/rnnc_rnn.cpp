@@ -22,27 +22,16 @@
 #include <cstdlib>
 #include <exception>
 #include <memory>
-#include <random>
 #include <stdexcept>
 
 #include "bench/harness.h"
+#include "bench/rnn_graphs.h"
 #include "codegen/backend.h"
-#include "frontend/losses.h"
-#include "frontend/nn.h"
-#include "frontend/recurrent.h"
-#include "frontend/training.h"
-#include "ir/builder.h"
-#include "passes/autodiff.h"
 #include "runtime/initializers.h"
 
 namespace {
 
-namespace nn = rnnc::nn;
-namespace build = rnnc::ir::build;
 using rnnc::Bindings;
-using rnnc::Tensor;
-using rnnc::ir::DType;
-using rnnc::ir::Value;
 using namespace rnnc::bench;
 
 /// The harness's own options (after the shared ones).
@@ -82,86 +71,6 @@ RnncOptions parse_rnnc_options(const std::vector<std::string>& rest) {
   return options;
 }
 
-/// A model ready to run: its graph, the inputs of one call and the parameters.
-struct Bench {
-  std::unique_ptr<rnnc::ir::Graph> graph;
-  Bindings inputs;
-};
-
-/// Declares float input `name` of `shape` and binds it to uniform(-1, 1) values.
-Value* random_input(nn::Model& model, Bench& bench, const std::string& name,
-                    const rnnc::ir::Shape& shape, std::mt19937_64& random) {
-  Value* value = model.input(name, shape);
-  std::uniform_real_distribution<double> uniform(-1, 1);
-  std::vector<double> values(static_cast<size_t>(value->type().num_elements()));
-  for (double& v : values) v = uniform(random);
-  bench.inputs[name] = Tensor::from_doubles(DType::f32, shape, values);
-  return value;
-}
-
-/// Declares i32 input `name` of `shape` and binds it to uniform integers in [0, bound).
-Value* random_ids(nn::Model& model, Bench& bench, const std::string& name,
-                  const rnnc::ir::Shape& shape, int64_t bound, std::mt19937_64& random) {
-  Value* value = model.input(name, shape, DType::i32);
-  std::uniform_int_distribution<int32_t> uniform(0, static_cast<int32_t>(bound - 1));
-  std::vector<int32_t> values(static_cast<size_t>(value->type().num_elements()));
-  for (int32_t& v : values) v = uniform(random);
-  bench.inputs[name] = Tensor::from_ints(shape, values);
-  return value;
-}
-
-Bench build_bench(const std::string& cell, const Config& c, const std::string& mode,
-                  const RnncOptions& options) {
-  std::mt19937_64 random(1);
-  nn::Model model(DType::f32, 1);
-  Bench bench;
-  nn::RecurrentConfig config;
-  config.cell = cell == "lstm" ? nn::CellKind::Lstm : nn::CellKind::Gru;
-  config.input_size = c.input;
-  config.hidden_size = c.hidden;
-  if (mode == "infer") {
-    nn::Recurrent rnn(model, "rnn", config);
-    nn::RecurrentResult result =
-        rnn(random_input(model, bench, "x", {c.steps, c.batch, c.input}, random));
-    model.output("y", result.outputs);
-    model.output("h_n", result.h_n);
-    if (result.c_n) model.output("c_n", result.c_n);
-  } else if (mode == "fwdbwd") {
-    nn::Recurrent rnn(model, "rnn", config);
-    Value* x = random_input(model, bench, "x", {c.steps, c.batch, c.input}, random);
-    Value* y = rnn(x).outputs;
-    Value* dy = random_input(model, bench, "dy", {c.steps, c.batch, c.hidden}, random);
-    Value* loss = build::reduce_sum(build::mul(y, dy), {0, 1, 2});
-    std::vector<Value*> wrt = {x};
-    for (Value* parameter : rnn.parameters()) wrt.push_back(parameter);
-    std::vector<Value*> grads = rnnc::passes::append_gradients(model.graph(), loss, wrt);
-    model.output("y", y);
-    for (size_t i = 0; i < wrt.size(); ++i) model.output("grad_" + wrt[i]->name(), grads[i]);
-  } else if (mode == "train") {
-    Value* x = nullptr;
-    if (options.embedding) {
-      nn::Embedding embedding(model, "embedding", options.vocabulary, c.input);
-      x = embedding(
-          random_ids(model, bench, "tokens", {c.steps, c.batch}, options.vocabulary, random));
-    } else {
-      x = random_input(model, bench, "x", {c.steps, c.batch, c.input}, random);
-    }
-    nn::Recurrent rnn(model, "rnn", config);
-    Value* h_n = rnn(x).h_n;  // [1, B, H]
-    nn::Linear head(model, "head", c.hidden, options.classes);
-    Value* logits = head(build::reshape(h_n, {c.batch, c.hidden}));
-    Value* labels = random_ids(model, bench, "labels", {c.batch}, options.classes, random);
-    nn::TrainingConfig training;
-    training.optimizer = nn::OptimizerConfig::defaults(nn::OptimizerKind::adagrad);
-    training.clip_norm = 5.0;
-    nn::make_training_step(model.graph(), nn::cross_entropy(logits, labels), training);
-  } else {
-    throw std::runtime_error("unknown mode '" + mode + "' (infer, fwdbwd, train)");
-  }
-  bench.graph = model.release_graph();
-  return bench;
-}
-
 int run(int argc, char** argv) {
   Options options = parse_options(argc, argv);
   const RnncOptions rnnc_options = parse_rnnc_options(options.rest);
@@ -169,12 +78,18 @@ int run(int argc, char** argv) {
   for (const Config& config : options.configs) {
     for (const std::string& cell : options.cells) {
       for (const std::string& mode : options.modes) {
-        Bench bench = build_bench(cell, config, mode, rnnc_options);
+        RnnGraphOptions graph_options;
+        graph_options.embedding = rnnc_options.embedding;
+        graph_options.vocabulary = rnnc_options.vocabulary;
+        graph_options.classes = rnnc_options.classes;
+        std::unique_ptr<rnnc::ir::Graph> graph = rnn_graph(
+            cell, {config.input, config.hidden, config.batch, config.steps}, mode, graph_options);
+        Bindings inputs;
+        generate_inputs(*graph, 1, inputs);
         std::unique_ptr<rnnc::Executable> executable =
-            rnnc::codegen::compile(*bench.graph, rnnc_options.backend);
-        Bindings state = rnnc::initialize_parameters(*bench.graph);
-        const Timing timing =
-            time_calls([&] { executable->run(bench.inputs, state); }, options.timing);
+            rnnc::codegen::compile(*graph, rnnc_options.backend);
+        Bindings state = rnnc::initialize_parameters(*graph);
+        const Timing timing = time_calls([&] { executable->run(inputs, state); }, options.timing);
         print_result("rnnc-" + rnnc_options.backend, cell, config, mode, options.threads, timing);
       }
     }
