@@ -11,6 +11,7 @@
 #include "ir/parser.h"
 #include "ir/printer.h"
 #include "passes/pass_manager.h"
+#include "passes/plan_memory.h"
 #include "runtime/initializers.h"
 
 namespace rnnc::aot {
@@ -86,6 +87,17 @@ std::unique_ptr<ir::Graph> optimized_copy(const ir::Graph& graph, const std::str
   manager.add_pipeline(passes::default_pipeline(level));
   manager.run(*copy);
   return copy;
+}
+
+PlannedPrograms plan_programs(const ir::Graph& forward, const ir::Graph* train,
+                              const std::string& level) {
+  PlannedPrograms planned;
+  for (const ir::Graph* graph : {&forward, train}) {
+    if (!graph) continue;
+    planned.graphs.push_back(optimized_copy(*graph, level));
+    planned.programs.push_back(passes::plan_memory(*planned.graphs.back()));
+  }
+  return planned;
 }
 
 /// The table of every parameter (the training step's, else the forward graph's), each at an

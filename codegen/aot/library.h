@@ -105,6 +105,15 @@ void check_library_name(const std::string& name);
 /// A copy of `graph` optimized by the pipeline of `level`.
 std::unique_ptr<ir::Graph> optimized_copy(const ir::Graph& graph, const std::string& level);
 
+/// A library's programs: `forward` and, when not null, `train`, each optimized by the
+/// pipeline of `level` and planned (the optimized graphs the programs point into are kept).
+struct PlannedPrograms {
+  std::vector<std::unique_ptr<ir::Graph>> graphs;
+  std::vector<ir::Program> programs;  ///< forward, then the training step
+};
+PlannedPrograms plan_programs(const ir::Graph& forward, const ir::Graph* train,
+                              const std::string& level);
+
 /// The table of every parameter (the training step's, else the forward graph's), each at an
 /// aligned offset of one block of `block_bytes`. Checks that the forward graph's parameters are
 /// among them with the same types.

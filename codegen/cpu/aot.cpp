@@ -8,7 +8,6 @@
 #include "codegen/cpu/aot_parts.h"
 #include "ir/error.h"
 #include "ir/verifier.h"
-#include "passes/plan_memory.h"
 
 namespace rnnc::cpu {
 
@@ -45,14 +44,9 @@ AotResult compile_library(const ir::Graph& forward, const ir::Graph* train,
   std::string initial =
       rnnc::aot::initial_data(train ? *train : forward, library.parameters, initial_values);
 
-  std::vector<const ir::Graph*> originals = {&forward};
-  if (train) originals.push_back(train);
-  std::vector<std::unique_ptr<ir::Graph>> optimized;
-  std::vector<ir::Program> programs;
-  for (const ir::Graph* graph : originals) {
-    optimized.push_back(rnnc::aot::optimized_copy(*graph, options.pipeline_level));
-    programs.push_back(passes::plan_memory(*optimized.back()));
-  }
+  rnnc::aot::PlannedPrograms planned =
+      rnnc::aot::plan_programs(forward, train, options.pipeline_level);
+  std::vector<ir::Program>& programs = planned.programs;
   library.entries.push_back(rnnc::aot::describe_entry(
       forward, programs[0], library.parameters, "forward", "FORWARD", name + "_forward_program"));
   if (train)

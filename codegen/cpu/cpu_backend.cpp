@@ -6,13 +6,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "codegen/aot/library.h"
 #include "codegen/cpu/jit.h"
 #include "codegen/cpu/program_renderer.h"
 #include "codegen/interp/constant_evaluator.h"
 #include "ir/error.h"
-#include "ir/parser.h"
-#include "ir/printer.h"
-#include "passes/pass_manager.h"
 #include "passes/plan_memory.h"
 
 namespace rnnc::cpu {
@@ -24,15 +22,6 @@ double lap(std::chrono::steady_clock::time_point& start) {
   double seconds = std::chrono::duration<double>(now - start).count();
   start = now;
   return seconds;
-}
-
-/// A copy of `graph` optimized by the pipeline of `level`.
-std::unique_ptr<ir::Graph> optimized_copy(const ir::Graph& graph, const std::string& level) {
-  auto copy = ir::parse_graph(ir::print_graph(graph), graph.name());
-  passes::PassManager manager(interp::pass_context_with_kernels());
-  manager.add_pipeline(passes::default_pipeline(level));
-  manager.run(*copy);
-  return copy;
 }
 
 /// Memory aligned to Program::kAlignment.
@@ -88,7 +77,7 @@ std::unique_ptr<CpuExecutable> compile(const ir::Graph& graph,
   auto state = std::make_unique<CpuExecutable::State>();
   auto start = std::chrono::steady_clock::now();
   auto machine = make_target_machine(options.target_cpu);
-  state->graph = optimized_copy(graph, options.pipeline_level);
+  state->graph = rnnc::aot::optimized_copy(graph, options.pipeline_level);
   state->times.graph_passes = lap(start);
   state->program = passes::plan_memory(*state->graph);
   state->times.planning = lap(start);
@@ -114,7 +103,7 @@ std::unique_ptr<CpuExecutable> compile(const ir::Graph& graph,
 std::string render_llvm_ir(const ir::Graph& graph, const codegen::CompileOptions& options,
                            bool optimized) {
   auto machine = make_target_machine(options.target_cpu);
-  auto copy = optimized_copy(graph, options.pipeline_level);
+  auto copy = rnnc::aot::optimized_copy(graph, options.pipeline_level);
   ir::Program program = passes::plan_memory(*copy);
   llvm::LLVMContext context;
   RenderedProgram rendered = render_program(program, context, *machine);

@@ -6,29 +6,18 @@
 #include <map>
 #include <sstream>
 
+#include "codegen/aot/library.h"
 #include "codegen/cuda/cuda_renderer.h"
 #include "codegen/cuda/driver_api.h"
 #include "codegen/cuda/nvrtc_compiler.h"
 #include "codegen/cuda/runtime_tables.h"
 #include "codegen/interp/constant_evaluator.h"
 #include "ir/error.h"
-#include "ir/parser.h"
-#include "ir/printer.h"
-#include "passes/pass_manager.h"
 #include "passes/plan_memory.h"
 #include "runtime/tensor.h"
 
 namespace rnnc::cuda {
 namespace {
-
-/// A copy of `graph` optimized by the pipeline of `level`.
-std::unique_ptr<ir::Graph> optimized_copy(const ir::Graph& graph, const std::string& level) {
-  auto copy = ir::parse_graph(ir::print_graph(graph), graph.name());
-  passes::PassManager manager(interp::pass_context_with_kernels());
-  manager.add_pipeline(passes::default_pipeline(level));
-  manager.run(*copy);
-  return copy;
-}
 
 /// The architecture to compile for: the device's own when NVRTC can make CUBIN for it, else
 /// PTX for sm_90 (which the driver compiles for a newer device).
@@ -112,7 +101,7 @@ std::unique_ptr<CudaExecutable> compile(const ir::Graph& graph,
   CudaExecutable::State& s = *state;
   rnnc_cuda_status status{};
   s.check(rnnc_cuda_session_create(&s.session, &status), status);
-  s.graph = optimized_copy(graph, options.pipeline_level);
+  s.graph = rnnc::aot::optimized_copy(graph, options.pipeline_level);
   s.program = passes::plan_memory(*s.graph);
   s.rendered = render_cuda(s.program);
   NvrtcOptions nvrtc;

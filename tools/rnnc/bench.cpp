@@ -8,7 +8,6 @@
 
 #include "codegen/backend.h"
 #include "ir/error.h"
-#include "runtime/npy.h"
 #include "runtime/random.h"
 #include "tools/rnnc/commands.h"
 
@@ -98,13 +97,7 @@ int bench_command(int argc, char** argv) {
   int64_t warmup = static_cast<int64_t>(unsigned_option(arguments, "warmup", 3));
   uint64_t seed = unsigned_option(arguments, "seed", 0);
 
-  std::map<std::string, ir::Shape> input_shapes;
-  if (is_onnx_path(path))
-    for (const std::string& text : arguments.all("input")) {
-      auto [name, file] = split_binding(text, "input");
-      input_shapes[name] = read_npy(file).shape();
-    }
-  ModelFile model = load_model_file(path, input_shapes);
+  ModelFile model = load_model_for_inputs(path, arguments);
   Bindings inputs = read_inputs(*model.graph, arguments);
   generate_inputs(*model.graph, seed, inputs);
   Bindings state = initial_state(*model.graph, model.parameters, arguments);

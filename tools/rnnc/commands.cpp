@@ -133,6 +133,16 @@ void check_binding_type(const std::string& what, const char* kind, const ir::Val
   throw Error(message);
 }
 
+ModelFile load_model_for_inputs(const std::string& path, const Arguments& arguments) {
+  std::map<std::string, ir::Shape> input_shapes;
+  if (is_onnx_path(path))
+    for (const std::string& text : arguments.all("input")) {
+      auto [name, file] = split_binding(text, "input");
+      input_shapes[name] = read_npy(file).shape();
+    }
+  return load_model_file(path, input_shapes);
+}
+
 Bindings read_inputs(const ir::Graph& graph, const Arguments& arguments) {
   Bindings inputs;
   for (const std::string& text : arguments.all("input")) {
@@ -203,14 +213,7 @@ int run_command(int argc, char** argv) {
     throw Error(std::string("--output-dir is required\n\n") + kRunHelp);
   std::string path = model_path(arguments, kRunHelp);
 
-  // An ONNX model's symbolic dimensions take the shapes of the inputs given for them.
-  std::map<std::string, ir::Shape> input_shapes;
-  if (is_onnx_path(path))
-    for (const std::string& text : arguments.all("input")) {
-      auto [name, file] = split_binding(text, "input");
-      input_shapes[name] = read_npy(file).shape();
-    }
-  ModelFile model = load_model_file(path, input_shapes);
+  ModelFile model = load_model_for_inputs(path, arguments);
   Bindings inputs = read_inputs(*model.graph, arguments);
   Bindings state = initial_state(*model.graph, model.parameters, arguments);
   std::filesystem::path directory =

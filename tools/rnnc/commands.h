@@ -43,6 +43,10 @@ bool is_onnx_path(const std::string& path);
 ModelFile load_model_file(const std::string& path,
                           const std::map<std::string, ir::Shape>& onnx_input_shapes = {});
 
+/// load_model_file for `rnnc run` and `rnnc bench`: an ONNX model's symbolic dimensions take
+/// the shapes of the .npy files its --input NAME=FILE options give.
+ModelFile load_model_for_inputs(const std::string& path, const Arguments& arguments);
+
 /// Parses and verifies the one model file among `arguments.positional` (text IR or ONNX);
 /// `help` follows the error when there is not exactly one.
 std::unique_ptr<ir::Graph> load_model(const Arguments& arguments, const std::string& help);
