@@ -55,7 +55,8 @@ AotResult compile_library(const ir::Graph& forward, const ir::Graph* train,
 
   std::vector<aot::ObjectProgram> objects;
   for (size_t i = 0; i < programs.size(); ++i)
-    objects.push_back({&programs[i], library.entries[i].symbol, &library.entries[i].errors});
+    objects.push_back({&programs[i], library.entries[i].symbol, &library.entries[i].errors,
+                       &library.entries[i].arena_bytes});
   const std::string parallel_symbol = name + "_run_parallel";
   std::string object = aot::emit_object(objects, name + "_initial_parameters", initial,
                                         options.target_cpu, parallel_symbol);

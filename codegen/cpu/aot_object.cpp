@@ -59,6 +59,7 @@ std::string emit_object(const std::vector<ObjectProgram>& programs,
     RenderedProgram rendered =
         render_program(*item.program, context, *machine, item.symbol, parallel_symbol);
     *item.errors = rendered.errors;
+    *item.arena_bytes = arena_bytes(*item.program, rendered);
     rendered.module->getFunction(item.symbol)->setVisibility(llvm::GlobalValue::HiddenVisibility);
     if (!module) {
       module = std::move(rendered.module);

@@ -30,6 +30,7 @@ struct ObjectProgram {
   const ir::Program* program;
   std::string symbol;
   std::vector<std::string>* errors;  ///< receives the rendered program's error messages
+  int64_t* arena_bytes;  ///< receives the bytes its arena must have (program_renderer.h)
 };
 
 /// The relocatable object (ELF, position independent) holding every program's entry

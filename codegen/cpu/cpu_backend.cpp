@@ -84,13 +84,13 @@ std::unique_ptr<CpuExecutable> compile(const ir::Graph& graph,
   auto context = std::make_unique<llvm::LLVMContext>();
   RenderedProgram rendered = render_program(state->program, *context, *machine);
   state->times.rendering = lap(start);
+  int64_t bytes = std::max<int64_t>(arena_bytes(state->program, rendered), 1);
   optimize_module(*rendered.module, *machine);
   state->times.llvm_passes = lap(start);
   state->code = std::make_unique<JitCode>(std::move(rendered.module), std::move(context),
                                           options.target_cpu, rendered.symbol);
   state->times.machine_code = lap(start);
   state->errors = std::move(rendered.errors);
-  int64_t bytes = std::max<int64_t>(state->program.arena_bytes, 1);
   bytes = (bytes + ir::Program::kAlignment - 1) / ir::Program::kAlignment * ir::Program::kAlignment;
   state->arena.reset(std::aligned_alloc(ir::Program::kAlignment, bytes));
   if (!state->arena)

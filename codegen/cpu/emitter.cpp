@@ -79,6 +79,13 @@ int32_t ModuleContext::add_error(std::string message) {
   return static_cast<int32_t>(errors_.size());
 }
 
+int64_t ModuleContext::reserve_scratch(int64_t bytes) {
+  const int64_t offset = scratch_bytes_;
+  scratch_bytes_ +=
+      (bytes + ir::Program::kAlignment - 1) / ir::Program::kAlignment * ir::Program::kAlignment;
+  return offset;
+}
+
 std::string ModuleContext::function_name(const std::string& hint) {
   return "kernel" + std::to_string(next_function_++) + "_" + hint;
 }

@@ -67,9 +67,16 @@ class ModuleContext {
   /// Sets parallel_symbol() (render_program).
   void set_parallel_symbol(std::string symbol) { parallel_symbol_ = std::move(symbol); }
 
-  /// Matmul steps whose transposed B operand the enclosing loop has packed untransposed
-  /// (its kernel receives the packed [K, N] copy as B).
+  /// Matmul steps whose loop-invariant B operand the enclosing loop has packed in panels
+  /// (its kernel receives the packed copy as B; see emit_generated_gemm).
   std::set<const ir::Step*>& packed_b_steps() { return packed_b_steps_; }
+
+  /// Reserves `bytes` of scratch memory, which the entry function finds after the program's
+  /// arena (at Program::arena_bytes rounded up to Program::kAlignment); returns its offset
+  /// from the scratch start (aligned to Program::kAlignment).
+  int64_t reserve_scratch(int64_t bytes);
+  /// The scratch bytes reserved so far.
+  int64_t scratch_bytes() const { return scratch_bytes_; }
 
  private:
   llvm::Module& module_;
@@ -80,6 +87,7 @@ class ModuleContext {
   int64_t vector_bytes_ = 16;
   std::set<const ir::Step*> packed_b_steps_;
   std::string parallel_symbol_;
+  int64_t scratch_bytes_ = 0;
 };
 
 /// One LLVM function being emitted: a builder positioned in it, counted loops, and early
@@ -171,6 +179,11 @@ void emit_layout(KernelEmitter& kernel);
 
 /// Products with at most this many multiply-adds (M * N * K) run as generated code.
 inline constexpr int64_t kGeneratedGemmMaxMacs = int64_t{1} << 24;
+/// The same for products whose B a loop has packed in panels (a recurrent step's product):
+/// streaming the panels beats OpenBLAS on the skinny per-step shapes (timed at B = 16,
+/// H = 1024 and B = 64, H = 512: 84 ms against 122 ms and 120 against 143 for a whole
+/// DeepBench-like and large LSTM forward on one core).
+inline constexpr int64_t kGeneratedPackedGemmMaxMacs = int64_t{1} << 27;
 /// Generated products with at least this many multiply-adds are split by columns across the
 /// thread pool (when ModuleContext::parallel_symbol() is set): below it the hand-off costs
 /// more than the second core gains.
@@ -179,8 +192,18 @@ inline constexpr int64_t kParallelGemmMinMacs = int64_t{1} << 20;
 /// cblas call (f32/f64, small; a transposed B only when `b_packed`).
 bool generated_gemm_fits(const ir::Node& node, bool b_packed);
 /// Emits the body of a matmul kernel as generated code (generated_gemm_fits holds). With
-/// `b_packed`, B arrives as [K, N] even though the node transposes it.
+/// `b_packed`, B (rank 2, transposed by the node or not) arrives packed in panels: for each
+/// block of generated_gemm_panel_columns() columns, K rows of that many elements (the last
+/// block zero padded), each panel aligned to the vector width.
 void emit_generated_gemm(KernelEmitter& kernel, bool b_packed);
+/// Emits code packing B (K x N of `dtype`; `transposed`: `source` holds B^T, N x K, else B)
+/// into panels at `packed` (emit_generated_gemm's layout, vector aligned): transposed
+/// sources go through in-register transposes of lanes x lanes blocks.
+void emit_pack_panels(FunctionEmitter& function, llvm::Value* source, llvm::Value* packed,
+                      ir::DType dtype, int64_t k, int64_t n, bool transposed);
+/// The columns of one panel of a packed B operand of `dtype`: the column block of a
+/// generated product's register tile.
+int64_t generated_gemm_panel_columns(const ModuleContext& module, ir::DType dtype);
 
 /// Scalar (or vector-lane) arithmetic of one elementwise op (math.cpp / scalar_ops.cpp).
 /// `operands` are the op's operand values, of `operand_types`; the result has `result_type`.

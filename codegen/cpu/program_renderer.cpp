@@ -149,10 +149,12 @@ class ProgramEmitter {
   /// One kernel function per step, called from the entry function with its buffers.
   void emit_kernel(const ir::Step& step) {
     std::vector<BufferId> buffers;
+    auto packed = packed_.find(&step);
     for (const auto* list : {&step.operands, &step.results})
       for (BufferId id : *list) {
         Extent e = extent(id);
-        bool direct = e.root == Placement::constant && !e.loop_dependent;
+        const bool packed_operand = packed != packed_.end() && id == step.operands.at(1);
+        bool direct = e.root == Placement::constant && !e.loop_dependent && !packed_operand;
         if (!direct && std::find(buffers.begin(), buffers.end(), id) == buffers.end())
           buffers.push_back(id);
       }
@@ -200,7 +202,6 @@ class ProgramEmitter {
     }
     kernel.finish();
     std::vector<llvm::Value*> call_arguments;
-    auto packed = packed_.find(&step);
     for (BufferId id : buffers)
       call_arguments.push_back(packed != packed_.end() && id == step.operands.at(1) ? packed->second
                                                                                     : address(id));
@@ -216,51 +217,56 @@ class ProgramEmitter {
     }
   }
 
-  /// Before loop `step`: each body matmul with a transposed B that the loop never writes (a
-  /// recurrent weight) and a shape the generated products take gets B transposed once into a
-  /// stack buffer of the entry function, so that every iteration reads B(k, j..j+V) as one
-  /// vector load (emit_kernel passes the copy; contraction.cpp knows from packed_b_steps()).
-  void pack_transposed_invariants(const ir::Step& loop) {
+  /// Before loop `step`: each body matmul whose B operand the loop never writes (a recurrent
+  /// weight) and whose shape the generated products take gets B packed once into panels in
+  /// the scratch memory after the arena (emit_generated_gemm), so that every iteration
+  /// streams each column block's B contiguously, whether the node transposes B or not
+  /// (emit_kernel passes the copy; contraction.cpp knows from packed_b_steps()).
+  void pack_loop_invariants(const ir::Step& loop) {
     std::vector<Extent> written;
     for (BufferId id : loop.results) written.push_back(extent(id));
     collect_written(loop.body, written);
-    llvm::IRBuilder<>& b = main_.builder();
+    std::map<std::pair<BufferId, bool>, llvm::Value*> packed_here;
     for (const ir::Step& step : loop.body) {
       if (step.kind != StepKind::matmul || step.node == nullptr) continue;
       const ir::Node& node = *step.node;
-      // Below 4 rows (serving, B = 1) the transposition costs more than it saves.
-      const ir::TensorType& out = node.result()->type();
-      if (node.attrs().get_int("transpose_b") == 0 || out.rank() != 2 || out.shape[0] < 4 ||
-          !generated_gemm_fits(node, true))
-        continue;
       const BufferId id = step.operands.at(1);
-      if (step.operands.at(0) == id) continue;
+      const ir::Buffer& buffer = program_.buffers.at(id);
+      if (node.result()->type().rank() != 2 || buffer.type.rank() != 2 ||
+          step.operands.at(0) == id || !generated_gemm_fits(node, true))
+        continue;
       const Extent e = extent(id);
       bool clobbered = e.loop_dependent;
       for (const Extent& w : written) clobbered = clobbered || overlap(e, w);
-      const ir::Buffer& buffer = program_.buffers.at(id);
-      if (clobbered || packed_bytes_ + buffer.bytes > kMaxPackedBytes) continue;
-      packed_bytes_ += buffer.bytes;
-      const ir::DType dtype = buffer.type.dtype;
-      const int64_t n = buffer.type.shape.at(0), k = buffer.type.shape.at(1);
-      llvm::Type* element = module_.element_type(dtype);
-      llvm::BasicBlock& entry = main_.function()->getEntryBlock();
-      llvm::IRBuilder<> at_start(&entry, entry.begin());
-      llvm::AllocaInst* packed = at_start.CreateAlloca(llvm::ArrayType::get(element, n * k));
-      packed->setAlignment(llvm::Align(ir::Program::kAlignment));
-      llvm::Value* source = address(id);
-      main_.for_range(k, [&](llvm::Value* q) {
-        main_.for_range(n, [&](llvm::Value* j) {
-          llvm::Value* from =
-              main_.element_address(source, dtype, b.CreateAdd(b.CreateMul(j, main_.index(k)), q));
-          llvm::Value* to =
-              main_.element_address(packed, dtype, b.CreateAdd(b.CreateMul(q, main_.index(n)), j));
-          b.CreateStore(b.CreateLoad(element, from), to);
-        });
-      });
+      if (clobbered) continue;
+      const bool transposed = node.attrs().get_int("transpose_b") != 0;
+      llvm::Value*& packed = packed_here[{id, transposed}];
+      if (!packed) packed = pack_panels(id, transposed);
       packed_[&step] = packed;
       module_.packed_b_steps().insert(&step);
     }
+  }
+
+  /// Packs rank-2 buffer `id`, read as B of a product (transposed: B = id^T), into panels in
+  /// newly reserved scratch memory; returns the panels' address.
+  llvm::Value* pack_panels(BufferId id, bool transposed) {
+    const ir::Buffer& buffer = program_.buffers.at(id);
+    const ir::DType dtype = buffer.type.dtype;
+    const int64_t rows = buffer.type.shape.at(0), columns = buffer.type.shape.at(1);
+    const int64_t k = transposed ? columns : rows, n = transposed ? rows : columns;
+    const int64_t width = generated_gemm_panel_columns(module_, dtype);
+    const int64_t panels = (n + width - 1) / width;
+    const int64_t offset = module_.reserve_scratch(panels * k * width * ir::dtype_size(dtype));
+    llvm::Value* packed =
+        main_.byte_address(main_.function()->getArg(1), main_.index(scratch_start() + offset));
+    emit_pack_panels(main_, address(id), packed, dtype, k, n, transposed);
+    return packed;
+  }
+
+  /// The scratch memory's offset from the arena's start.
+  int64_t scratch_start() const {
+    return (program_.arena_bytes + ir::Program::kAlignment - 1) / ir::Program::kAlignment *
+           ir::Program::kAlignment;
   }
 
   /// A scan: T iterations of the body, each followed by the write-back of the body outputs
@@ -272,7 +278,7 @@ class ProgramEmitter {
     const bool has_lengths = scan.attrs().get_int("has_lengths") != 0;
     const int64_t steps = step.trip_count;
     llvm::IRBuilder<>& b = main_.builder();
-    pack_transposed_invariants(step);
+    pack_loop_invariants(step);
     llvm::Value* lengths = nullptr;
     int64_t rows = 0;
     if (has_lengths) {
@@ -332,14 +338,16 @@ class ProgramEmitter {
   std::map<int32_t, int64_t> trip_counts_;
   std::map<int32_t, llvm::Value*> counters_;
   std::map<int32_t, llvm::Value*> externals_;
-  /// Stack copies of transposed loop-invariant B operands, by matmul step.
+  /// Panel copies of loop-invariant B operands, by matmul step.
   std::map<const ir::Step*, llvm::Value*> packed_;
-  int64_t packed_bytes_ = 0;
-  /// At most this many bytes of the entry function's stack frame hold packed operands.
-  static constexpr int64_t kMaxPackedBytes = int64_t{1} << 20;
 };
 
 }  // namespace
+
+int64_t arena_bytes(const ir::Program& program, const RenderedProgram& rendered) {
+  const int64_t align = ir::Program::kAlignment;
+  return (program.arena_bytes + align - 1) / align * align + rendered.scratch_bytes;
+}
 
 RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& context,
                                const llvm::TargetMachine& machine, const std::string& symbol,
@@ -366,6 +374,7 @@ RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& co
   entry->getArg(1)->setName("arena");
   entry->addParamAttr(1, llvm::Attribute::NoAlias);
   ProgramEmitter(module_context, entry).emit();
+  rendered.scratch_bytes = module_context.scratch_bytes();
 
   const std::string cpu = machine.getTargetCPU().str();
   const std::string features = machine.getTargetFeatureString().str();

@@ -19,13 +19,20 @@ struct RenderedProgram {
   /// The exported entry function:
   ///   int32_t SYMBOL(void* const* externals, void* arena)
   /// `externals` holds one pointer per Program::externals() entry, in that order (inputs,
-  /// parameters, outputs); `arena` points to Program::arena_bytes bytes aligned to
+  /// parameters, outputs); `arena` points to arena_bytes(program, *this) bytes aligned to
   /// Program::kAlignment. It returns 0, or an error code c whose message is errors[c - 1].
   std::string symbol;
+  /// Bytes the code uses after the program's arena (from Program::arena_bytes rounded up to
+  /// Program::kAlignment): the loop-invariant product operands packed once per call.
+  int64_t scratch_bytes = 0;
   /// The messages of the error codes, each naming the node that reports it (a gather index
   /// out of range, scan lengths outside [1, T], an integer division by zero).
   std::vector<std::string> errors;
 };
+
+/// The bytes the arena of `rendered` (a rendering of `program`) must have: the program's
+/// own arena, aligned, then the rendering's scratch memory.
+int64_t arena_bytes(const ir::Program& program, const RenderedProgram& rendered);
 
 /// Renders `program` into a new module of `context` for `machine` (its triple, data layout,
 /// CPU and features are recorded in the module). Constants become private globals; each step

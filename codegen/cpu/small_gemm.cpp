@@ -4,8 +4,10 @@
 //
 // C[i, j] = sum_k A(i, k) * B(k, j), with j contiguous in C and in B: B(k, j..j+V) is one vector
 // load. A tile of MR rows by NR vectors of C lives in registers while k runs; A(i, k) is one
-// scalar broadcast (A may be transposed). A transposed B is only taken pre-packed (the scan
-// loop transposes a loop-invariant B once before its loop; see program_renderer.cpp).
+// scalar broadcast (A may be transposed). A transposed B is only taken pre-packed: the scan
+// loop packs a loop-invariant B (transposed or not) once before its loop into panels, one
+// column block after another, each K rows of exactly one block's width (zero padded), so
+// that a tile streams its B panel contiguously (program_renderer.cpp).
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/Intrinsics.h>
 
@@ -40,15 +42,20 @@ GemmShape gemm_shape(const ir::Node& node) {
 
 class GemmEmitter {
  public:
-  GemmEmitter(KernelEmitter& kernel, const GemmShape& shape, DType dtype)
-      : kernel_(kernel), b_(kernel.builder()), s_(shape), dtype_(dtype) {
+  GemmEmitter(KernelEmitter& kernel, const GemmShape& shape, DType dtype, bool panels)
+      : kernel_(kernel), b_(kernel.builder()), s_(shape), dtype_(dtype), panels_(panels) {
     scalar_ = kernel.module().element_type(dtype);
     lanes_ = kernel.module().vector_bytes() / static_cast<int64_t>(ir::dtype_size(dtype));
     vector_ = llvm::FixedVectorType::get(scalar_, static_cast<unsigned>(lanes_));
-    // Registers: MR * NR accumulators, NR loaded vectors and one broadcast.
-    const bool wide = kernel.module().vector_bytes() >= 64;
+    // Registers: MR * NR accumulators, NR loaded vectors and one broadcast (6 rows on
+    // AVX-512 timed no faster, 8 spill).
     rows_ = 4;
-    vectors_ = wide ? 4 : 2;
+    vectors_ = tile_vectors(kernel.module());
+  }
+
+  /// Vectors of C per register tile row (NR).
+  static int64_t tile_vectors(const ModuleContext& module) {
+    return module.vector_bytes() >= 64 ? 4 : 2;
   }
 
   /// C = A B for every batch entry. With `part` and `parts` (i64 values), only the part-th
@@ -63,12 +70,13 @@ class GemmEmitter {
       const int64_t block = vectors_ * lanes_;
       const int64_t full_blocks = s_.n / block;
       auto whole_block = [&](llvm::Value* jb) {
-        column_block(b_.CreateMul(jb, kernel_.index(block)), vectors_, lanes_);
+        column_block(jb, b_.CreateMul(jb, kernel_.index(block)), vectors_, lanes_);
       };
       const int64_t rest = s_.n - full_blocks * block;
       auto rest_block = [&] {
         const int64_t vectors = (rest + lanes_ - 1) / lanes_;
-        column_block(kernel_.index(full_blocks * block), vectors, rest - (vectors - 1) * lanes_);
+        column_block(kernel_.index(full_blocks), kernel_.index(full_blocks * block), vectors,
+                     rest - (vectors - 1) * lanes_);
       };
       if (!part) {
         kernel_.for_range(full_blocks, whole_block);
@@ -89,14 +97,19 @@ class GemmEmitter {
   int64_t full_blocks() const { return s_.n / (vectors_ * lanes_); }
 
  private:
-  /// Columns [j0, j0 + (vectors - 1) * lanes + last_lanes) for every row.
-  void column_block(llvm::Value* j0, int64_t vectors, int64_t last_lanes) {
+  /// Columns [j0, j0 + (vectors - 1) * lanes + last_lanes) (column block `jb`) for every row.
+  void column_block(llvm::Value* jb, llvm::Value* j0, int64_t vectors, int64_t last_lanes) {
+    // B(k, j0 + c) is at bmat_ + k * row_stride + column: in B itself, or in the block's panel.
+    llvm::Value* first = panels_ ? b_.CreateMul(jb, kernel_.index(s_.k * vectors_ * lanes_)) : j0;
+    const int64_t row_stride = panels_ ? vectors_ * lanes_ : s_.n;
     const int64_t full_tiles = s_.m / rows_;
     kernel_.for_range(full_tiles, [&](llvm::Value* it) {
-      tile(b_.CreateMul(it, kernel_.index(rows_)), rows_, j0, vectors, last_lanes);
+      tile(b_.CreateMul(it, kernel_.index(rows_)), rows_, j0, first, row_stride, vectors,
+           last_lanes);
     });
     const int64_t rest = s_.m - full_tiles * rows_;
-    if (rest > 0) tile(kernel_.index(full_tiles * rows_), rest, j0, vectors, last_lanes);
+    if (rest > 0)
+      tile(kernel_.index(full_tiles * rows_), rest, j0, first, row_stride, vectors, last_lanes);
   }
 
   /// The mask of a vector with its first `count` lanes on.
@@ -107,6 +120,9 @@ class GemmEmitter {
   }
 
   llvm::Value* load_vector(llvm::Value* at, bool partial, int64_t count) {
+    // Panels are zero padded to whole blocks and start at vector-aligned addresses.
+    if (panels_)
+      return b_.CreateAlignedLoad(vector_, at, llvm::Align(kernel_.module().vector_bytes()));
     llvm::Align align(ir::dtype_size(dtype_));
     if (!partial) return b_.CreateAlignedLoad(vector_, at, align);
     return b_.CreateMaskedLoad(vector_, at, align, mask(count),
@@ -122,8 +138,10 @@ class GemmEmitter {
     b_.CreateMaskedStore(value, at, align, mask(count));
   }
 
-  /// Rows [i0, i0 + rows) by the column block at j0: accumulators in registers over k.
-  void tile(llvm::Value* i0, int64_t rows, llvm::Value* j0, int64_t vectors, int64_t last_lanes) {
+  /// Rows [i0, i0 + rows) by the column block at j0 (B's columns from `first`, rows
+  /// `row_stride` apart): accumulators in registers over k.
+  void tile(llvm::Value* i0, int64_t rows, llvm::Value* j0, llvm::Value* first, int64_t row_stride,
+            int64_t vectors, int64_t last_lanes) {
     std::vector<llvm::Value*> slots;
     for (int64_t r = 0; r < rows * vectors; ++r) {
       slots.push_back(kernel_.entry_alloca(vector_));
@@ -132,7 +150,7 @@ class GemmEmitter {
     const bool partial = last_lanes != lanes_;
     kernel_.for_range(s_.k, [&](llvm::Value* q) {
       std::vector<llvm::Value*> columns;
-      llvm::Value* row = b_.CreateAdd(b_.CreateMul(q, kernel_.index(s_.n)), j0);
+      llvm::Value* row = b_.CreateAdd(b_.CreateMul(q, kernel_.index(row_stride)), first);
       for (int64_t v = 0; v < vectors; ++v) {
         llvm::Value* at =
             kernel_.element_address(bmat_, dtype_, b_.CreateAdd(row, kernel_.index(v * lanes_)));
@@ -170,6 +188,7 @@ class GemmEmitter {
   DType dtype_;
   llvm::Type* scalar_ = nullptr;
   llvm::FixedVectorType* vector_ = nullptr;
+  bool panels_ = false;
   int64_t lanes_ = 0, rows_ = 0, vectors_ = 0;
   llvm::Value *a_ = nullptr, *bmat_ = nullptr, *c_ = nullptr;
 };
@@ -184,7 +203,12 @@ bool generated_gemm_fits(const ir::Node& node, bool b_packed) {
   if (s.m == 0 || s.n == 0 || s.k == 0) return false;
   // Up to here a call's fixed cost (and OpenBLAS's thread hand-off) outweighs its better
   // blocking: timed both ways on the benchmark shapes (recurrent steps up to B = 32, H = 256).
-  return s.m * s.n * s.k <= kGeneratedGemmMaxMacs;
+  return s.m * s.n * s.k <= (b_packed ? kGeneratedPackedGemmMaxMacs : kGeneratedGemmMaxMacs);
+}
+
+int64_t generated_gemm_panel_columns(const ModuleContext& module, ir::DType dtype) {
+  return GemmEmitter::tile_vectors(module) * module.vector_bytes() /
+         static_cast<int64_t>(ir::dtype_size(dtype));
 }
 
 void emit_generated_gemm(KernelEmitter& kernel, bool b_packed) {
@@ -199,9 +223,10 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed) {
   ModuleContext& module = kernel.module();
   const bool parallel = !module.parallel_symbol().empty() &&
                         shape.m * shape.n * shape.k * shape.batch >= kParallelGemmMinMacs &&
-                        GemmEmitter(kernel, shape, dtype).full_blocks() >= 2;
+                        GemmEmitter(kernel, shape, dtype, b_packed).full_blocks() >= 2;
   if (!parallel) {
-    GemmEmitter(kernel, shape, dtype).emit(kernel.pointer(a), kernel.pointer(b), kernel.pointer(c));
+    GemmEmitter(kernel, shape, dtype, b_packed)
+        .emit(kernel.pointer(a), kernel.pointer(b), kernel.pointer(c));
     return;
   }
   // The kernel hands {A, B, C} to the pool, which calls the part function once per part.
@@ -232,7 +257,7 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed) {
   for (unsigned i = 0; i < 3; ++i)
     loaded[ids[i]] =
         pb.CreateLoad(pointer, pb.CreateConstGEP2_32(context_type, part_context, 0, i));
-  GemmEmitter(part, shape, dtype)
+  GemmEmitter(part, shape, dtype, b_packed)
       .emit(loaded[a], loaded[b], loaded[c], part_function->getArg(1), part_function->getArg(2));
   part.finish();
 }

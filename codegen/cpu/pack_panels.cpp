@@ -1,0 +1,113 @@
+// Packing a loop-invariant B operand into the panels the generated products stream
+// (small_gemm.cpp): for each block of `width` columns, K rows of `width` elements, the last
+// block zero padded.
+//
+// An untransposed B is copied one panel row at a time. A transposed one (the source holds
+// B^T, a recurrent weight W used as h W^T) is read lanes x lanes at a time: `lanes` vector
+// loads of source rows, a transpose in registers (log2(lanes) rounds of shuffles, each
+// swapping one bit of the row index with the same bit of the column index), `lanes` vector
+// stores into panel rows. Edges that do not fill a block are copied element by element.
+#include <llvm/IR/Constants.h>
+
+#include <vector>
+
+#include "codegen/cpu/emitter.h"
+
+namespace rnnc::cpu {
+namespace {
+
+/// The rows of a lanes x lanes block (`rows`, one vector each) transposed in registers.
+std::vector<llvm::Value*> transpose_in_registers(llvm::IRBuilder<>& b,
+                                                 std::vector<llvm::Value*> rows) {
+  const int lanes = static_cast<int>(rows.size());
+  for (int bit = 1; bit < lanes; bit <<= 1) {
+    // new[r0][c] = c & bit ? old[r1][c - bit] : old[r0][c]
+    // new[r1][c] = c & bit ? old[r1][c] : old[r0][c + bit]     (r1 = r0 + bit)
+    std::vector<int> low(lanes), high(lanes);
+    for (int c = 0; c < lanes; ++c) {
+      low[c] = (c & bit) ? lanes + c - bit : c;
+      high[c] = (c & bit) ? lanes + c : c + bit;
+    }
+    std::vector<llvm::Value*> next(rows.size());
+    for (int r0 = 0; r0 < lanes; ++r0) {
+      if (r0 & bit) continue;
+      next[r0] = b.CreateShuffleVector(rows[r0], rows[r0 + bit], low);
+      next[r0 + bit] = b.CreateShuffleVector(rows[r0], rows[r0 + bit], high);
+    }
+    rows = std::move(next);
+  }
+  return rows;
+}
+
+}  // namespace
+
+void emit_pack_panels(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir::DType dtype,
+                      int64_t k, int64_t n, bool transposed) {
+  llvm::IRBuilder<>& b = f.builder();
+  ModuleContext& module = f.module();
+  const int64_t width = generated_gemm_panel_columns(module, dtype);
+  const int64_t size = ir::dtype_size(dtype);
+  const int64_t lanes = module.vector_bytes() / size;
+  llvm::Type* element = module.element_type(dtype);
+  auto* vector = llvm::FixedVectorType::get(element, static_cast<unsigned>(lanes));
+  const llvm::Align element_align(size);
+  auto at = [&](llvm::Value* base, llvm::Value* index) {
+    return f.element_address(base, dtype, index);
+  };
+  auto mul = [&](llvm::Value* x, int64_t y) { return b.CreateMul(x, f.index(y)); };
+
+  // Panel `p` holding `columns` real columns (its first is column p * width of B).
+  auto pack_panel = [&](llvm::Value* p, int64_t columns) {
+    llvm::Value* panel = at(packed, mul(p, k * width));
+    llvm::Value* first = mul(p, width);
+    if (!transposed) {
+      f.for_range(k, [&](llvm::Value* q) {
+        f.copy_bytes(at(panel, mul(q, width)), at(source, b.CreateAdd(mul(q, n), first)),
+                     f.index(columns * size));
+      });
+      return;
+    }
+    // B(q, first + c) = source[(first + c) * k + q] -> panel[q * width + c].
+    auto element_by_element = [&](int64_t c_begin, int64_t c_end, int64_t q_begin, int64_t q_end) {
+      if (c_begin >= c_end || q_begin >= q_end) return;
+      f.for_range(c_end - c_begin, [&](llvm::Value* dc) {
+        llvm::Value* c = b.CreateAdd(dc, f.index(c_begin));
+        llvm::Value* row = at(source, mul(b.CreateAdd(first, c), k));
+        f.for_range(q_end - q_begin, [&](llvm::Value* dq) {
+          llvm::Value* q = b.CreateAdd(dq, f.index(q_begin));
+          b.CreateStore(b.CreateLoad(element, at(row, q)),
+                        at(panel, b.CreateAdd(mul(q, width), c)));
+        });
+      });
+    };
+    const int64_t column_blocks = columns / lanes, row_blocks = k / lanes;
+    f.for_range(row_blocks, [&](llvm::Value* qb) {
+      llvm::Value* q0 = mul(qb, lanes);
+      f.for_range(column_blocks, [&](llvm::Value* cb) {
+        llvm::Value* c0 = mul(cb, lanes);
+        std::vector<llvm::Value*> rows;
+        for (int64_t r = 0; r < lanes; ++r) {
+          llvm::Value* c = b.CreateAdd(c0, f.index(r));
+          rows.push_back(b.CreateAlignedLoad(
+              vector, at(source, b.CreateAdd(mul(b.CreateAdd(first, c), k), q0)), element_align));
+        }
+        rows = transpose_in_registers(b, std::move(rows));
+        for (int64_t r = 0; r < lanes; ++r) {
+          llvm::Value* q = b.CreateAdd(q0, f.index(r));
+          b.CreateAlignedStore(rows[r], at(panel, b.CreateAdd(mul(q, width), c0)), element_align);
+        }
+      });
+    });
+    element_by_element(column_blocks * lanes, columns, 0, k);
+    element_by_element(0, column_blocks * lanes, row_blocks * lanes, k);
+  };
+
+  const int64_t full_panels = n / width, rest = n - full_panels * width;
+  f.for_range(full_panels, [&](llvm::Value* p) { pack_panel(p, width); });
+  if (rest > 0) {
+    f.zero_bytes(at(packed, f.index(full_panels * k * width)), f.index(k * width * size));
+    pack_panel(f.index(full_panels), rest);
+  }
+}
+
+}  // namespace rnnc::cpu
