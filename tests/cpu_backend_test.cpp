@@ -67,6 +67,32 @@ TEST(CpuBackend, ElementwiseMatchesInterpreter) {
 namespace rnnc {
 namespace {
 
+TEST(CpuBackend, LargeElementwiseStepsAreSplitAcrossThePool) {
+  // 300 x 257 elements times 4 ops (2^18 or more) run as parts on the thread pool, split by
+  // rows; a lone merged dimension (every operand contiguous) is split in multiples of 64
+  // elements. Both against the interpreter, with odd sizes so that parts are uneven.
+  if (!has_cpu()) GTEST_SKIP() << "built without the CPU backend";
+  auto rows = elementwise_graph(300, 257);
+  auto flat = std::make_unique<Graph>("flat");
+  Value* x = flat->add_input("x", {DType::f32, {70001}});
+  Value* w = flat->add_input("w", {DType::f32, {70001}});
+  flat->add_output("y", build::tanh(build::add(build::mul(x, w), build::sigmoid(x))));
+  for (Graph* graph : {rows.get(), flat.get()}) {
+    codegen::CompileOptions options;
+    options.target_cpu = "x86-64-v3";
+    EXPECT_NE(cpu::render_llvm_ir(*graph, options, false).find("@rnnc_run_parallel"),
+              std::string::npos)
+        << graph->name();
+    Bindings inputs = random_inputs(*graph, 3), state;
+    Bindings want = interp::run_graph(*graph, inputs, state);
+    Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
+    EXPECT_LE(max_relative_difference(got.at("y"), want.at("y")), 1e-6) << graph->name();
+  }
+  EXPECT_EQ(cpu::render_llvm_ir(*elementwise_graph(37, 129), {}, false).find("@rnnc_run_parallel"),
+            std::string::npos)
+      << "too small to split";
+}
+
 TEST(CpuBackend, UnknownTargetCpuIsAnError) {
   auto graph = elementwise_graph(2, 3);
   codegen::CompileOptions options;
@@ -198,8 +224,8 @@ TEST(CpuBackend, SmallProductsAreGenerated) {
   EXPECT_EQ(small.find("@rnnc_run_parallel"), std::string::npos) << "too small to split";
   // A recurrent step of B=32, H=256 (8.4M multiply-adds) is generated and split across the
   // thread pool.
-  std::string medium = cpu::render_llvm_ir(
-      *matmul_graph(DType::f32, 0, 32, 1024, 256, false, false), options, true);
+  std::string medium =
+      cpu::render_llvm_ir(*matmul_graph(DType::f32, 0, 32, 1024, 256, false, false), options, true);
   EXPECT_EQ(medium.find("@cblas_sgemm"), std::string::npos);
   EXPECT_NE(medium.find("@rnnc_run_parallel"), std::string::npos);
   std::string large =

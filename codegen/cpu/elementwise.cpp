@@ -37,7 +37,9 @@ class ExpressionEmitter {
  public:
   explicit ExpressionEmitter(KernelEmitter& kernel) : kernel_(kernel), b_(kernel.builder()) {}
 
-  void emit() {
+  /// Binds the step's operands and results and finds the loaded leaves and the merged
+  /// dimensions (no code yet).
+  void analyze() {
     const ir::Step& step = kernel_.step();
     const ir::Node& node = *step.node;
     if (node.kind() == OpKind::Fused) {
@@ -57,7 +59,25 @@ class ExpressionEmitter {
     for (size_t d = 0; d < space_.size(); ++d) identity[d] = static_cast<int>(d);
     for (const auto& [value, buffer] : outputs_) collect(value, identity);
     merge_dimensions();
-    kernel_.for_shape(merged_sizes_, [&](const std::vector<llvm::Value*>& indices) {
+  }
+
+  /// The number of elements times the number of ops computed per element.
+  int64_t work() const {
+    const ir::Node& node = *kernel_.step().node;
+    int64_t ops = 1;
+    if (node.kind() == OpKind::Fused)
+      for (const auto& inner : node.body().nodes())
+        ops += inner->kind() != OpKind::Input && inner->kind() != OpKind::Constant;
+    return ir::num_elements(space_) * ops;
+  }
+
+  /// The loop nest; with `part` and `parts` (i64 values), only the part-th of `parts` slices
+  /// of the outermost merged dimension (in multiples of kGrain elements when it is the only
+  /// one, so that the vectorized loop keeps whole vectors).
+  void emit(llvm::Value* part = nullptr, llvm::Value* parts = nullptr) {
+    IndexMap identity(space_.size());
+    for (size_t d = 0; d < space_.size(); ++d) identity[d] = static_cast<int>(d);
+    auto element = [&](const std::vector<llvm::Value*>& indices) {
       indices_ = indices;
       llvm::Value* offset = kernel_.index(0);
       for (size_t k = 0; k < indices.size(); ++k)
@@ -73,8 +93,30 @@ class ExpressionEmitter {
         b_.CreateStore(results[i],
                        kernel_.element_address(kernel_.pointer(buffer), value->dtype(), offset));
       }
+    };
+    if (!part || merged_sizes_.empty()) return kernel_.for_shape(merged_sizes_, element);
+    const int64_t outer = merged_sizes_[0];
+    const int64_t grain = merged_sizes_.size() == 1 ? kGrain : 1;
+    const int64_t blocks = (outer + grain - 1) / grain;
+    auto bound = [&](llvm::Value* index) {
+      llvm::Value* block = b_.CreateSDiv(b_.CreateMul(index, kernel_.index(blocks)), parts);
+      llvm::Value* at = b_.CreateMul(block, kernel_.index(grain));
+      return b_.CreateSelect(b_.CreateICmpSLT(at, kernel_.index(outer)), at, kernel_.index(outer));
+    };
+    llvm::Value* begin = bound(part);
+    llvm::Value* end = bound(b_.CreateAdd(part, kernel_.index(1)));
+    const ir::Shape inner(merged_sizes_.begin() + 1, merged_sizes_.end());
+    kernel_.for_between(begin, end, [&](llvm::Value* i) {
+      kernel_.for_shape(inner, [&](const std::vector<llvm::Value*>& rest) {
+        std::vector<llvm::Value*> indices = {i};
+        indices.insert(indices.end(), rest.begin(), rest.end());
+        element(indices);
+      });
     });
   }
+
+  /// Elements of a lone merged dimension per slice boundary.
+  static constexpr int64_t kGrain = 64;
 
  private:
   /// The index map of operand `i` of `node` when its result has map `map`.
@@ -228,6 +270,19 @@ class ExpressionEmitter {
 
 }  // namespace
 
-void emit_elementwise(KernelEmitter& kernel) { ExpressionEmitter(kernel).emit(); }
+void emit_elementwise(KernelEmitter& kernel) {
+  ExpressionEmitter expression(kernel);
+  expression.analyze();
+  if (kernel.module().parallel_symbol().empty() ||
+      expression.work() < kParallelElementwiseMinWork) {
+    expression.emit();
+    return;
+  }
+  emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
+    ExpressionEmitter slice(part);
+    slice.analyze();
+    slice.emit(index, parts);
+  });
+}
 
 }  // namespace rnnc::cpu

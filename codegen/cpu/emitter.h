@@ -162,6 +162,10 @@ class KernelEmitter : public FunctionEmitter {
   llvm::Value* pointer(ir::BufferId id);
   /// Registers an error naming this step's node; returns its code.
   int32_t error(const std::string& what);
+  /// The buffers passed as the kernel function's arguments, with their values.
+  const std::map<ir::BufferId, llvm::Value*>& arguments() const { return arguments_; }
+  /// Addresses buffer `id` by `value` from now on (a pointer computed in the kernel).
+  void set_argument(ir::BufferId id, llvm::Value* value) { arguments_[id] = value; }
 
  private:
   const ir::Step& step_;
@@ -177,6 +181,15 @@ void emit_gather(KernelEmitter& kernel);
 void emit_scatter_add(KernelEmitter& kernel);
 void emit_layout(KernelEmitter& kernel);
 
+/// Emits, in `kernel`, a call of the thread pool (ModuleContext::parallel_symbol(), which must
+/// be set) running a new part function once per part, and emits that function's body with
+/// `body(part, index, parts)`: `part` addresses the same buffers as `kernel` (its arguments
+/// travel through a context array), `index` and `parts` are i64 values. The kernel returns
+/// the lowest failing part's error code.
+void emit_parallel_parts(
+    KernelEmitter& kernel,
+    const std::function<void(KernelEmitter& part, llvm::Value* index, llvm::Value* parts)>& body);
+
 /// Products with at most this many multiply-adds (M * N * K) run as generated code.
 inline constexpr int64_t kGeneratedGemmMaxMacs = int64_t{1} << 24;
 /// The same for products whose B a loop has packed in panels (a recurrent step's product):
@@ -188,6 +201,9 @@ inline constexpr int64_t kGeneratedPackedGemmMaxMacs = int64_t{1} << 27;
 /// thread pool (when ModuleContext::parallel_symbol() is set): below it the hand-off costs
 /// more than the second core gains.
 inline constexpr int64_t kParallelGemmMinMacs = int64_t{1} << 20;
+/// Elementwise steps computing at least this many ops (elements times the ops of a fused
+/// body) are split by their outermost dimension across the thread pool.
+inline constexpr int64_t kParallelElementwiseMinWork = int64_t{1} << 18;
 /// Whether matmul `node` is rendered as a generated, register-tiled loop nest rather than a
 /// cblas call (f32/f64, small; a transposed B only when `b_packed`).
 bool generated_gemm_fits(const ir::Node& node, bool b_packed);

@@ -229,37 +229,11 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed) {
         .emit(kernel.pointer(a), kernel.pointer(b), kernel.pointer(c));
     return;
   }
-  // The kernel hands {A, B, C} to the pool, which calls the part function once per part.
-  llvm::IRBuilder<>& builder = kernel.builder();
-  llvm::PointerType* pointer = module.pointer();
-  llvm::Type* i64 = module.i64();
-  auto* part_type = llvm::FunctionType::get(module.i32(), {pointer, i64, i64}, false);
-  llvm::Function* part_function =
-      llvm::Function::Create(part_type, llvm::GlobalValue::InternalLinkage,
-                             kernel.function()->getName() + ".part", module.module());
-  part_function->setDoesNotThrow();
-  part_function->addFnAttr("min-legal-vector-width", vector_width);
-  llvm::ArrayType* context_type = llvm::ArrayType::get(pointer, 3);
-  llvm::Value* context = kernel.entry_alloca(context_type);
-  const ir::BufferId ids[] = {a, b, c};
-  for (unsigned i = 0; i < 3; ++i)
-    builder.CreateStore(kernel.pointer(ids[i]),
-                        builder.CreateConstGEP2_32(context_type, context, 0, i));
-  llvm::FunctionCallee run = module.module().getOrInsertFunction(
-      module.parallel_symbol(), llvm::FunctionType::get(module.i32(), {pointer, pointer}, false));
-  llvm::Value* code = builder.CreateCall(run, {part_function, context});
-  kernel.return_if_failed(code);
-
-  std::map<ir::BufferId, llvm::Value*> loaded;
-  KernelEmitter part(module, part_function, step, {});
-  llvm::IRBuilder<>& pb = part.builder();
-  llvm::Value* part_context = part_function->getArg(0);
-  for (unsigned i = 0; i < 3; ++i)
-    loaded[ids[i]] =
-        pb.CreateLoad(pointer, pb.CreateConstGEP2_32(context_type, part_context, 0, i));
-  GemmEmitter(part, shape, dtype, b_packed)
-      .emit(loaded[a], loaded[b], loaded[c], part_function->getArg(1), part_function->getArg(2));
-  part.finish();
+  emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
+    part.function()->addFnAttr("min-legal-vector-width", vector_width);
+    GemmEmitter(part, shape, dtype, b_packed)
+        .emit(part.pointer(a), part.pointer(b), part.pointer(c), index, parts);
+  });
 }
 
 }  // namespace rnnc::cpu
