@@ -104,6 +104,15 @@ TEST(CpuPackedProducts, MatchTheInterpreter) {
       }
 }
 
+TEST(CpuPackedProducts, LargeWeightsArePackedOnThePool) {
+  // 520 x 520 (2^18 elements or more) is packed by the thread pool's parts, 8 or 9 panels
+  // each on AVX-512 (the last part also takes the partial panel).
+  if (!has_cpu()) GTEST_SKIP() << "built without the CPU backend";
+  for (bool transposed : {false, true})
+    expect_matches_interpreter(*recurrence(DType::f32, {2, 520, 2}, transposed, false, false),
+                               transposed ? "W^T" : "W", 1e-4);
+}
+
 TEST(CpuPackedProducts, NestedScansRepackPerOuterStep) {
   if (!has_cpu()) GTEST_SKIP() << "built without the CPU backend";
   expect_matches_interpreter(*cases::nested_scans(), "nested", 1e-12);

@@ -201,6 +201,8 @@ inline constexpr int64_t kGeneratedPackedGemmMaxMacs = int64_t{1} << 27;
 /// thread pool (when ModuleContext::parallel_symbol() is set): below it the hand-off costs
 /// more than the second core gains.
 inline constexpr int64_t kParallelGemmMinMacs = int64_t{1} << 20;
+/// Packed operands of at least this many elements are packed on the thread pool.
+inline constexpr int64_t kParallelPackMinElements = int64_t{1} << 18;
 /// Elementwise steps computing at least this many ops (elements times the ops of a fused
 /// body) are split by their outermost dimension across the thread pool.
 inline constexpr int64_t kParallelElementwiseMinWork = int64_t{1} << 18;
@@ -214,7 +216,8 @@ bool generated_gemm_fits(const ir::Node& node, bool b_packed);
 void emit_generated_gemm(KernelEmitter& kernel, bool b_packed);
 /// Emits code packing B (K x N of `dtype`; `transposed`: `source` holds B^T, N x K, else B)
 /// into panels at `packed` (emit_generated_gemm's layout, vector aligned): transposed
-/// sources go through in-register transposes of lanes x lanes blocks.
+/// sources go through in-register transposes of lanes x lanes blocks. From
+/// kParallelPackMinElements elements on, the panels are shared out across the thread pool.
 void emit_pack_panels(FunctionEmitter& function, llvm::Value* source, llvm::Value* packed,
                       ir::DType dtype, int64_t k, int64_t n, bool transposed);
 /// The columns of one panel of a packed B operand of `dtype`: the column block of a

@@ -39,10 +39,10 @@ std::vector<llvm::Value*> transpose_in_registers(llvm::IRBuilder<>& b,
   return rows;
 }
 
-}  // namespace
-
-void emit_pack_panels(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir::DType dtype,
-                      int64_t k, int64_t n, bool transposed) {
+/// Emits, in `f`, the packing of the panels of part `part` of `parts` (i64 values; null: all
+/// panels); the last part also packs the partial last panel.
+void pack_part(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir::DType dtype,
+               int64_t k, int64_t n, bool transposed, llvm::Value* part, llvm::Value* parts) {
   llvm::IRBuilder<>& b = f.builder();
   ModuleContext& module = f.module();
   const int64_t width = generated_gemm_panel_columns(module, dtype);
@@ -103,11 +103,54 @@ void emit_pack_panels(FunctionEmitter& f, llvm::Value* source, llvm::Value* pack
   };
 
   const int64_t full_panels = n / width, rest = n - full_panels * width;
-  f.for_range(full_panels, [&](llvm::Value* p) { pack_panel(p, width); });
-  if (rest > 0) {
+  auto partial_panel = [&] {
     f.zero_bytes(at(packed, f.index(full_panels * k * width)), f.index(k * width * size));
     pack_panel(f.index(full_panels), rest);
+  };
+  if (!part) {
+    f.for_range(full_panels, [&](llvm::Value* p) { pack_panel(p, width); });
+    if (rest > 0) partial_panel();
+    return;
   }
+  llvm::Value* count = f.index(full_panels);
+  f.for_between(b.CreateSDiv(b.CreateMul(part, count), parts),
+                b.CreateSDiv(b.CreateMul(b.CreateAdd(part, f.index(1)), count), parts),
+                [&](llvm::Value* p) { pack_panel(p, width); });
+  if (rest > 0) f.if_then(b.CreateICmpEQ(part, b.CreateSub(parts, f.index(1))), partial_panel);
+}
+
+}  // namespace
+
+void emit_pack_panels(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir::DType dtype,
+                      int64_t k, int64_t n, bool transposed) {
+  ModuleContext& module = f.module();
+  const int64_t panels = (n + generated_gemm_panel_columns(module, dtype) - 1) /
+                         generated_gemm_panel_columns(module, dtype);
+  if (module.parallel_symbol().empty() || panels < 2 || k * n < kParallelPackMinElements)
+    return pack_part(f, source, packed, dtype, k, n, transposed, nullptr, nullptr);
+  // {source, packed} travel to the pool's parts through a context array.
+  llvm::IRBuilder<>& b = f.builder();
+  llvm::PointerType* pointer = module.pointer();
+  llvm::Type* i64 = module.i64();
+  llvm::Function* part_function = llvm::Function::Create(
+      llvm::FunctionType::get(module.i32(), {pointer, i64, i64}, false),
+      llvm::GlobalValue::InternalLinkage, module.function_name("pack_panels"), module.module());
+  part_function->setDoesNotThrow();
+  llvm::ArrayType* context_type = llvm::ArrayType::get(pointer, 2);
+  llvm::Value* context = f.entry_alloca(context_type);
+  b.CreateStore(source, b.CreateConstGEP2_32(context_type, context, 0, 0));
+  b.CreateStore(packed, b.CreateConstGEP2_32(context_type, context, 0, 1));
+  llvm::FunctionCallee run = module.module().getOrInsertFunction(
+      module.parallel_symbol(), llvm::FunctionType::get(module.i32(), {pointer, pointer}, false));
+  f.return_if_failed(b.CreateCall(run, {part_function, context}));
+
+  FunctionEmitter part(module, part_function);
+  llvm::IRBuilder<>& pb = part.builder();
+  llvm::Value* ctx = part_function->getArg(0);
+  pack_part(part, pb.CreateLoad(pointer, pb.CreateConstGEP2_32(context_type, ctx, 0, 0)),
+            pb.CreateLoad(pointer, pb.CreateConstGEP2_32(context_type, ctx, 0, 1)), dtype, k, n,
+            transposed, part_function->getArg(1), part_function->getArg(2));
+  part.finish();
 }
 
 }  // namespace rnnc::cpu
