@@ -14,19 +14,23 @@
 //
 // Usage: rnnc_rnn [--config NAME:E:H:B:T]... [--cell lstm,gru] [--mode infer,fwdbwd,train]
 //                 [--min-time S] [--threads LABEL] [--backend NAME] [--train-input embed|dense]
-//                 [--classes C] [--vocab V]
+//                 [--classes C] [--vocab V] [--write-models DIR]
+// --write-models DIR also writes each timed graph as text IR to DIR/CELL_CONFIG_MODE.rnn, for
+// `rnnc dump`, `rnnc bench` or `rnnc compile` of exactly what is timed.
 // --backend defaults to "cpu" when this build has it, else "interp" (with a warning: the
 // interpreter is the oracle, not a fast backend; use it with tiny shapes only).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
 
 #include "bench/harness.h"
 #include "bench/rnn_graphs.h"
 #include "codegen/backend.h"
+#include "ir/printer.h"
 #include "runtime/initializers.h"
 
 namespace {
@@ -40,6 +44,7 @@ struct RnncOptions {
   bool embedding = true;
   int64_t classes = 2;
   int64_t vocabulary = 16000;
+  std::string models_folder;  ///< --write-models
 };
 
 RnncOptions parse_rnnc_options(const std::vector<std::string>& rest) {
@@ -58,6 +63,8 @@ RnncOptions parse_rnnc_options(const std::vector<std::string>& rest) {
       options.classes = parse_count(flag, value, 1);
     } else if (flag == "--vocab") {
       options.vocabulary = parse_count(flag, value, 1);
+    } else if (flag == "--write-models") {
+      options.models_folder = value;
     } else {
       throw std::runtime_error("unknown option '" + flag + "'");
     }
@@ -84,6 +91,13 @@ int run(int argc, char** argv) {
         graph_options.classes = rnnc_options.classes;
         std::unique_ptr<rnnc::ir::Graph> graph = rnn_graph(
             cell, {config.input, config.hidden, config.batch, config.steps}, mode, graph_options);
+        if (!rnnc_options.models_folder.empty()) {
+          const std::string path =
+              rnnc_options.models_folder + "/" + cell + "_" + config.name + "_" + mode + ".rnn";
+          std::ofstream file(path);
+          file << rnnc::ir::print_graph(*graph);
+          if (!file.flush()) throw std::runtime_error("cannot write " + path);
+        }
         Bindings inputs;
         generate_inputs(*graph, 1, inputs);
         std::unique_ptr<rnnc::Executable> executable =
