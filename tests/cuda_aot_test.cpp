@@ -295,8 +295,9 @@ TEST(CudaRuntime, ConstantsMatchTheCudaHeaders) {
 //
 // Without a GPU the runtime's replay still runs end to end against a CUDA driver and cuBLAS
 // emulated on the host: device memory is host memory, a module's kernels are its CUDA C
-// compiled for the host behind a small emulation header (ordinary grid-stride kernels; the
-// mock refuses cooperative launches, so persistent loops run as their fallback), streams run
+// compiled for the host behind a small emulation header (ordinary grid-stride kernels, and
+// generated product kernels with shared memory and block barriers; the mock refuses cooperative
+// launches, so persistent loops run as their fallback), streams run
 // their work at once or record it while captured, and cuGraphLaunch replays the record; cuBLAS
 // is a naive column-major gemm written from cuBLAS's definition, not from rnnc's mapping. The
 // gpu-check folder's own checker then compares every output, gradient and updated parameter
@@ -306,10 +307,12 @@ TEST(CudaRuntime, ConstantsMatchTheCudaHeaders) {
 const char* const kMockDriver =
     R"MOCK(// A CUDA driver and cuBLAS on the host, for tests without a GPU: device memory is host memory,
 // kernels are the program's CUDA C compiled for the host (one .so per module, see
-// RNNC_MOCK_KERNELS), run block after block and thread after thread; stream work runs at once
+// RNNC_MOCK_KERNELS), run block after block and thread after thread (a kernel with shared
+// memory, whose threads meet at __syncthreads, as one fiber per thread); stream work runs at once
 // or, while a stream is captured, is recorded and replayed by cuGraphLaunch. Only what the
 // rnnc runtime calls is here. RNNC_MOCK_LOG names a file that receives counts at exit.
 #include <dlfcn.h>
+#include <ucontext.h>
 
 #include <cmath>
 #include <cstdint>
@@ -368,8 +371,67 @@ void enqueue(std::function<void()> work) {
 }
 
 void no_barrier(const Thread*, int) {
-  std::fprintf(stderr, "mock CUDA: a barrier in an ordinary kernel is not emulated\n");
+  std::fprintf(stderr, "mock CUDA: a barrier in a kernel without shared memory is not emulated\n");
   std::abort();
+}
+
+// A block of a kernel with shared memory (a generated product's tiles, which meet at
+// __syncthreads) runs as one fiber per thread on this thread: each runs until its next barrier
+// or its end, in turn, so every thread reaches a barrier before any passes it.
+struct Fiber {
+  ucontext_t context;
+  Thread thread;
+  bool done;
+};
+ucontext_t scheduler;
+Fiber* running_fiber = nullptr;
+const Function* fiber_function = nullptr;
+const unsigned char* fiber_args = nullptr;
+
+void fiber_entry() {
+  Fiber* fiber = running_fiber;
+  fiber_function->call(&fiber->thread, fiber_args);
+  fiber->done = true;  // returns to the scheduler (uc_link)
+}
+
+void fiber_barrier(const Thread* thread, int kind) {
+  if (kind != 0) no_barrier(thread, kind);
+  swapcontext(&static_cast<Fiber*>(thread->context)->context, &scheduler);
+}
+
+void run_block_as_fibers(const Function* function, const unsigned char* args, Thread t,
+                         unsigned block, unsigned threads, unsigned shared) {
+  constexpr size_t kStack = 128 * 1024;
+  static std::vector<Fiber> fibers;
+  static std::vector<char> stacks;
+  fibers.assign(threads, Fiber{});
+  if (stacks.size() < threads * kStack) stacks.resize(threads * kStack);
+  std::vector<unsigned char> memory(shared, 0xff);
+  fiber_function = function;
+  fiber_args = args;
+  for (unsigned i = 0; i < threads; ++i) {
+    Fiber& fiber = fibers[i];
+    fiber.thread = t;
+    fiber.thread.block_index = {block, 0, 0};
+    fiber.thread.thread_index = {i, 0, 0};
+    fiber.thread.shared = memory.data();
+    fiber.thread.barrier = fiber_barrier;
+    fiber.thread.context = &fiber;
+    getcontext(&fiber.context);
+    fiber.context.uc_stack.ss_sp = &stacks[i * kStack];
+    fiber.context.uc_stack.ss_size = kStack;
+    fiber.context.uc_link = &scheduler;
+    makecontext(&fiber.context, fiber_entry, 0);
+  }
+  for (bool left = true; left;) {
+    left = false;
+    for (Fiber& fiber : fibers) {
+      if (fiber.done) continue;
+      running_fiber = &fiber;
+      swapcontext(&scheduler, &fiber.context);
+      left = left || !fiber.done;
+    }
+  }
 }
 
 std::set<std::string> entries_of(const std::string& ptx) {
@@ -464,7 +526,7 @@ int cuOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, void*, int, size_t)
   return 0;
 }
 int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
-                   unsigned bz, unsigned, void*, void** params, void**) {
+                   unsigned bz, unsigned shared, void*, void** params, void**) {
   const Function* function = static_cast<const Function*>(f);
   const unsigned char* raw = static_cast<const unsigned char*>(params[0]);
   std::vector<unsigned char> args(raw, raw + function->args_bytes);
@@ -473,6 +535,10 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
     Thread t{};
     t.grid_dim = {gx, gy, gz};
     t.block_dim = {bx, by, bz};
+    if (shared > 0) {
+      for (unsigned b = 0; b < gx; ++b) run_block_as_fibers(function, args.data(), t, b, bx, shared);
+      return;
+    }
     t.barrier = no_barrier;
     for (unsigned b = 0; b < gx; ++b)
       for (unsigned i = 0; i < bx; ++i) {
@@ -634,7 +700,12 @@ static thread_local const RnncMockThread* rnnc_mock_thread = nullptr;
 #define __noinline__
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
-static inline void __syncthreads() { rnnc_mock_thread->barrier(rnnc_mock_thread, 0); }
+// A block's threads are fibers of one thread (the mock driver): each restores its own view.
+static inline void __syncthreads() {
+  const RnncMockThread* self = rnnc_mock_thread;
+  self->barrier(self, 0);
+  rnnc_mock_thread = self;
+}
 static inline void rnnc_grid_sync() { rnnc_mock_thread->barrier(rnnc_mock_thread, 1); }
 static inline void __syncwarp(unsigned = 0xffffffffu) { rnnc_mock_thread->barrier(rnnc_mock_thread, 2); }
 template <class T> static inline T __shfl_down_sync(unsigned, T v, int, int = 32) { __syncwarp(); return v; }
@@ -671,8 +742,8 @@ template <class T> static inline T __ldg(const T* p) { return *p; }
 )MOCK";
 
 /// The host library of one rendered source (NAME.cu): the emulation header, the source with its
-/// dynamic shared memory made a null pointer (only persistent kernels use it, and they never
-/// run here), and per kernel a wrapper rnnc_mock_NAME(thread, args).
+/// dynamic shared memory the launch's block buffer (persistent kernels never run here;
+/// generated product kernels do), and per kernel a wrapper rnnc_mock_NAME(thread, args).
 std::string mock_kernels_source(const std::string& cuda) {
   std::string source;
   std::vector<std::string> names;
@@ -683,7 +754,8 @@ std::string mock_kernels_source(const std::string& cuda) {
       // "extern __shared__ __align__(16) TYPE rnnc_shared[];"
       std::string type = line.substr(line.find(')', at) + 2);
       type = type.substr(0, type.find(" rnnc_shared"));
-      line = line.substr(0, at) + type + "* const rnnc_shared = nullptr;";
+      line = line.substr(0, at) + type + "* const rnnc_shared = (" + type +
+             "*)rnnc_mock_thread->shared;";
     }
     if (line.rfind(kernel, 0) == 0)
       names.push_back(line.substr(kernel.size(), line.find('(') - kernel.size()));
@@ -732,6 +804,11 @@ TEST(CudaAotMock, GpuCheckLibrariesMatchTheInterpreterOnAMockDriver) {
       " && ls kernels_*.cpp | sed 's/[.]cpp$//' | xargs -P 2 -I{} c++ -std=c++20 -O1 -w -shared "
       "-fPIC {}.cpp -o {}.so");
   ASSERT_EQ(compiled.status, 0) << compiled.output.substr(0, 4000);
+  // Packed as `scripts/gpu-check prepare` packs it: the run script unpacks libs.tar.xz.
+  ProgramRun packed =
+      run_program(std::string(RNNC_SOURCE_DIR) + "/scripts/gpu-check pack " + folder.string());
+  ASSERT_EQ(packed.status, 0) << packed.output;
+  ASSERT_FALSE(fs::exists(folder / "libs"));
   // RNNC_CUBLAS: the run script puts the CUDA toolkit's folders on the library path.
   const std::string environment = "LD_LIBRARY_PATH=" + dir.string() +
                                   " RNNC_CUBLAS=" + (dir / "libcublas.so.13").string() +

@@ -20,8 +20,9 @@ struct DeviceAddress {
   int32_t loop_id = -1;
 };
 
-/// One strided-batched GEMM of row-major operands, done by cuBLAS (f32: Sgemm, f64: Dgemm):
-/// c[p] = op(a[p]) x op(b[p]) for p < batch, where a[p] is m x k (k x m when transpose_a).
+/// One strided-batched GEMM of row-major operands: c[p] = op(a[p]) x op(b[p]) for p < batch,
+/// where a[p] is m x k (k x m when transpose_a). Done by cuBLAS (f32: Sgemm, f64: Dgemm) in a
+/// gemm launch, or by a generated tiled kernel (a kernel launch whose `gemm` describes it).
 struct GemmCall {
   ir::DType dtype = ir::DType::f32;
   bool transpose_a = false, transpose_b = false;
@@ -48,15 +49,22 @@ struct Launch {
   Kind kind = Kind::kernel;
   std::string node;  ///< the node it computes ("" for copies), for messages
   // kernel
-  std::string kernel;   ///< the kernel's name in the source
-  int64_t threads = 0;  ///< elements the kernel covers (no launch when 0)
-  // gemm
+  std::string kernel;  ///< the kernel's name in the source
+  /// The iterations of the kernel's grid-stride loop (no launch when 0): its elements, or its
+  /// vectors of elements when it is vectorized (docs/cuda-backend.md, "Rendering"), or 256
+  /// per tile for a generated product kernel. A runtime launches min(ceil(threads / 256),
+  /// 65536) blocks of 256 threads; every kernel is correct for any grid and block size.
+  int64_t threads = 0;
+  // gemm, and kernel launches of generated product kernels (gemm.c >= 0): the product.
   GemmCall gemm;
   // copy
   DeviceAddress from, to;
   int64_t bytes = 0;
   // persistent
-  int64_t blocks = 0, block_threads = 0, shared_bytes = 0;
+  int64_t blocks = 0, block_threads = 0;
+  /// persistent, and kernel (a generated product kernel's tiles): bytes of dynamic shared
+  /// memory per block.
+  int64_t shared_bytes = 0;
   // loop (and persistent)
   int32_t loop_id = -1;
   int64_t trip_count = 0;
@@ -81,6 +89,26 @@ struct RenderedCuda {
   std::vector<std::string> errors;
 };
 
+/// Who computes f32/f64 matrix products outside persistent kernels.
+enum class GemmChoice {
+  /// Per shape (gemm_is_generated): small products a generated kernel, large ones cuBLAS;
+  /// unless the environment variable RNNC_CUDA_GEMM is `cublas` or `generated`, which then
+  /// decides for every product (`auto` or unset: per shape).
+  automatic,
+  cublas,     ///< every f32/f64 product a cuBLAS call
+  generated,  ///< every product a generated tiled kernel: the program needs no cuBLAS
+};
+
+/// "auto", "cublas" or "generated".
+const char* gemm_choice_name(GemmChoice choice);
+/// Parses "auto", "cublas" or "generated"; throws rnnc::Error naming `what` (the option or
+/// variable it came from) otherwise.
+GemmChoice parse_gemm_choice(const std::string& text, const std::string& what);
+
+/// The largest product (batch x m x n x k multiply-adds) that GemmChoice::automatic gives a
+/// generated kernel: 2^21, i.e. 32 x 512 x 128 (docs/cuda-backend.md says why).
+constexpr int64_t kGeneratedGemmMaxMultiplyAdds = int64_t{1} << 21;
+
 /// How to render.
 struct RenderOptions {
   /// Render each eligible Scan (small enough that its recurrent weights fit in the shared
@@ -92,12 +120,23 @@ struct RenderOptions {
   int64_t persistent_block_threads = 256;
   /// The dynamic shared memory one block may use (sm_90: 227 KiB with the opt-in attribute).
   int64_t max_shared_bytes = 227 * 1024;
+  /// cuBLAS or generated kernels for f32/f64 products (i32 products are always generated).
+  GemmChoice gemm = GemmChoice::automatic;
+  /// Vector loads and stores (16 bytes) in elementwise kernels and contiguous copies where
+  /// every address involved is aligned (docs/cuda-backend.md); off: one element a thread.
+  bool vectorize = true;
 };
 
-/// Renders `program`. Elementwise, reduce, gather, scatter-add and layout steps and i32
-/// matmuls become kernels (one thread per result element, grid-stride loops); f32 and f64
-/// matmuls become cuBLAS calls in the plan; copies become device copies; loops become a
-/// launch sequence per iteration, kernels reading the loop counter from their arguments.
+/// Whether `options` give product `gemm` a generated kernel rather than a cuBLAS call:
+/// i32 always; under GemmChoice::automatic (and RNNC_CUDA_GEMM unset or `auto`) when it has
+/// at most kGeneratedGemmMaxMultiplyAdds multiply-adds.
+bool gemm_is_generated(const GemmCall& gemm, const RenderOptions& options);
+
+/// Renders `program`. Elementwise, reduce, gather, scatter-add and layout steps become
+/// kernels (one thread per result element or vector of elements, grid-stride loops); matmuls
+/// become generated tiled kernels or cuBLAS calls in the plan (RenderOptions::gemm); copies
+/// become device copies; loops become a launch sequence per iteration, kernels reading the
+/// loop counter from their arguments.
 RenderedCuda render_cuda(const ir::Program& program, const RenderOptions& options = {});
 
 /// The host-side layout of RnncArgs for `num_loops` loops, in bytes (the size of what

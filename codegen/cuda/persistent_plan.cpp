@@ -110,10 +110,11 @@ void collect_persistent(const std::vector<Launch>& plan, std::vector<const Launc
   }
 }
 
-/// The names of every kernel launched in `plan` (nested ones included).
+/// The names of every kernel launched in `plan` (nested ones included) but generated product
+/// kernels, which persistent kernels do not call.
 void collect_kernels(const std::vector<Launch>& plan, std::vector<std::string>& out) {
   for (const Launch& launch : plan) {
-    if (launch.kind == Launch::Kind::kernel) out.push_back(launch.kernel);
+    if (launch.kind == Launch::Kind::kernel && launch.gemm.c < 0) out.push_back(launch.kernel);
     collect_kernels(launch.body, out);
   }
 }

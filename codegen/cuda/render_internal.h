@@ -17,15 +17,24 @@ namespace rnnc::cuda {
 const char* c_type(ir::DType dtype);
 /// `value` as an exact literal of `dtype` (bit patterns for non-finite values).
 std::string literal(ir::DType dtype, double value);
+/// The prelude's 16-byte-or-less vector of `width` elements of `dtype` ("rnnc_float4": members
+/// x, y, z, w), for vector loads and stores; width * element size is 8 or 16.
+std::string vector_type(ir::DType dtype, int64_t width);
+/// Member `lane` of a vector (".x", ".y", ".z", ".w").
+const char* vector_lane(int64_t lane);
+/// Bytes a vectorized kernel moves per element group: 16 (float4, int4, double2).
+constexpr int64_t kVectorBytes = 16;
 
 /// Module-wide state: the program, the source's file-scope parts, error codes, names.
 class SourceWriter {
  public:
-  /// Writes into `out` (which must outlive the writer).
-  SourceWriter(const ir::Program& program, RenderedCuda& out);
+  /// Writes into `out` (which must outlive the writer), rendering as `options` say.
+  SourceWriter(const ir::Program& program, RenderedCuda& out, const RenderOptions& options);
 
   /// The program being rendered.
   const ir::Program& program() const { return program_; }
+  /// How to render.
+  const RenderOptions& options() const { return options_; }
   /// Buffer `id`.
   const ir::Buffer& buffer(ir::BufferId id) const { return program_.buffers.at(id); }
   /// Registers an error message; returns its code (1, 2, ...).
@@ -37,6 +46,12 @@ class SourceWriter {
   /// The device expression (unsigned char*) of buffer `id`'s first byte, from the kernel
   /// argument `args` (views add the loop counter args.t[loop] times their stride).
   std::string address(ir::BufferId id) const;
+  /// The largest power of two, at most Program::kAlignment, dividing buffer `id`'s address
+  /// for every value of the loop counters: the arena, each external buffer and the constant
+  /// pool start at multiples of kAlignment (cuMemAlloc gives 256, the GPU libraries pack
+  /// externals at 256 and parameters at kAlignment), arena and constant-pool offsets are
+  /// multiples of it, so only views' offsets and step strides lower it.
+  int64_t alignment(ir::BufferId id) const;
   /// Appends a kernel's text to the source and its name to the kernel list.
   void add_kernel(const std::string& name, const std::string& text);
   /// Closes the source (prelude, arrays, kernels) into the output.
@@ -45,12 +60,14 @@ class SourceWriter {
  private:
   const ir::Program& program_;
   RenderedCuda& out_;
+  const RenderOptions& options_;
   std::string arrays_, kernels_;
   int64_t next_kernel_ = 0, next_array_ = 0;
 };
 
 /// One kernel being written: a grid-stride loop over `threads` elements with the flat index
-/// `i` (long long), buffer pointers declared on first use.
+/// `i` (long long; another name for vectorized kernels), buffer pointers declared on first
+/// use.
 class KernelWriter {
  public:
   /// A kernel for `step` (may be null for plumbing kernels), named from `hint`.
@@ -64,12 +81,14 @@ class KernelWriter {
   std::string pointer(ir::BufferId id);
   /// Appends a line to the loop's body.
   void line(const std::string& text) { body_ += "    " + text + "\n"; }
-  /// Registers an error naming this step's node; returns its code.
+  /// Registers an error naming this step's node; returns its code (the same code for the
+  /// same `what` within one kernel).
   int32_t error(const std::string& what);
   /// A fresh local name ("v12").
   std::string local() { return "v" + std::to_string(next_local_++); }
-  /// Closes the kernel over `threads` elements; returns its launch.
-  Launch finish(int64_t threads);
+  /// Closes the kernel over `threads` iterations of its grid-stride loop, whose counter is
+  /// named `index`; returns its launch.
+  Launch finish(int64_t threads, const std::string& index = "i");
 
  private:
   SourceWriter& module_;
@@ -77,6 +96,7 @@ class KernelWriter {
   std::string name_;
   std::string declarations_, body_;
   std::map<ir::BufferId, std::string> pointers_;
+  std::map<std::string, int32_t> errors_;
   int64_t next_local_ = 0;
 };
 
@@ -89,8 +109,12 @@ std::vector<Launch> render_reduce(SourceWriter& module, const ir::Step& step);
 std::vector<Launch> render_gather(SourceWriter& module, const ir::Step& step);
 std::vector<Launch> render_scatter_add(SourceWriter& module, const ir::Step& step);
 std::vector<Launch> render_layout(SourceWriter& module, const ir::Step& step);
-/// A matmul: a cuBLAS call for f32/f64, a kernel for i32.
+/// A matmul: a cuBLAS call, or a generated tiled kernel (i32 always; f32/f64 as
+/// gemm_is_generated says).
 std::vector<Launch> render_matmul(SourceWriter& module, const ir::Step& step);
+/// The generated tiled kernel of product `gemm` (k >= 1, m, n, batch >= 1) of `step`
+/// (render_gemm.cpp): a kernel launch carrying `gemm`, with its tiles' shared memory.
+Launch render_generated_gemm(SourceWriter& module, const ir::Step& step, const GemmCall& gemm);
 /// Checks a loop's lengths lie in [1, T] (sets the error flag otherwise).
 Launch render_lengths_check(SourceWriter& module, const ir::Step& loop);
 /// Writes body output `index` of `loop` back, masked by lengths (rows past their length keep

@@ -1,8 +1,11 @@
 // Reduce, gather, scatter-add, layout and matmul steps, and the plumbing kernels of loops with
 // lengths: one thread per result element, reading its operands through strides (as
-// codegen/interp/kernels.cpp computes them, element by element).
+// codegen/interp/kernels.cpp computes them, element by element); a layout step that is a
+// plain contiguous copy moves 16-byte vectors where aligned. Generated products are in
+// render_gemm.cpp.
 #include <cassert>
 #include <cmath>
+#include <optional>
 #include <set>
 
 #include "codegen/cuda/render_internal.h"
@@ -55,6 +58,64 @@ Launch index_check(KernelWriter& kernel, const std::string& indices, int64_t row
   kernel.line("if (index < 0 || index >= " + std::to_string(rows) + ") rnnc_fail(args.error, " +
               std::to_string(code) + ");");
   return kernel.finish(count);
+}
+
+/// For a layout step that copies its operand's elements in order (a reshape; a transpose,
+/// broadcast or slice moving no dimension of more than one element), the element of the
+/// operand that result element 0 comes from: result element i is operand element i + that.
+std::optional<int64_t> contiguous_source(const ir::Node& node) {
+  const ir::Shape& shape = node.result()->shape();
+  const ir::Shape& from = node.operand(0)->shape();
+  const std::vector<int64_t> in_strides = ir::row_major_strides(from);
+  std::vector<int64_t> strides(shape.size(), 0);
+  int64_t first = 0;
+  if (node.kind() == OpKind::Reshape) return 0;
+  if (node.kind() == OpKind::Transpose) {
+    const std::vector<int64_t>& perm = node.attrs().get_ints("perm");
+    for (size_t d = 0; d < perm.size(); ++d) strides[d] = in_strides[perm[d]];
+  } else if (node.kind() == OpKind::Broadcast) {
+    const size_t offset = shape.size() - from.size();
+    for (size_t d = 0; d < from.size(); ++d) strides[d + offset] = from[d] == 1 ? 0 : in_strides[d];
+  } else if (node.kind() == OpKind::Slice) {
+    const std::vector<int64_t>& starts = node.attrs().get_ints("starts");
+    strides = in_strides;
+    for (size_t d = 0; d < starts.size(); ++d) first += starts[d] * in_strides[d];
+  } else {
+    return std::nullopt;  // pad, concat: never a plain copy of the whole operand
+  }
+  const std::vector<int64_t> out_strides = ir::row_major_strides(shape);
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] > 1 && strides[d] != out_strides[d]) return std::nullopt;
+  return first;
+}
+
+/// Finishes `kernel` as a copy of `count` elements from element `first` of buffer `in` to
+/// buffer `out` in 16-byte vectors (the last, partial one element by element), when both
+/// buffers' addresses allow it for every loop counter; nullopt otherwise.
+std::optional<Launch> vector_copy(KernelWriter& kernel, ir::BufferId out, ir::BufferId in,
+                                  int64_t first, int64_t count) {
+  SourceWriter& module = kernel.module();
+  const DType dtype = module.buffer(out).type.dtype;
+  const int64_t element = ir::dtype_size(dtype);
+  const int64_t width = kVectorBytes / element;
+  if (!module.options().vectorize || count < width || module.alignment(out) % kVectorBytes != 0 ||
+      module.alignment(in) % kVectorBytes != 0 || (first * element) % kVectorBytes != 0)
+    return std::nullopt;
+  const std::string type = vector_type(dtype, width);
+  const std::string w = std::to_string(width) + "LL", n = std::to_string(count) + "LL";
+  const std::string to = kernel.pointer(out), from = kernel.pointer(in);
+  const std::string source = first ? from + " + " + std::to_string(first) + "LL" : from;
+  const bool tail = count % width != 0;
+  kernel.line("const long long i = j * " + w + ";");
+  if (tail) kernel.line("if (i + " + w + " <= " + n + ") {");
+  kernel.line(std::string(tail ? "  " : "") + "*(" + type + "*)(" + to + " + i) = *(const " + type +
+              "*)(" + source + " + i);");
+  if (tail) {
+    kernel.line("} else {");
+    kernel.line("  for (long long e = i; e < " + n + "; ++e) " + to + "[e] = (" + source + ")[e];");
+    kernel.line("}");
+  }
+  return kernel.finish((count + width - 1) / width, "j");
 }
 
 }  // namespace
@@ -160,6 +221,10 @@ std::vector<Launch> render_layout(SourceWriter& module, const ir::Step& step) {
   const ir::Node& node = *step.node;
   const ir::Shape& shape = node.result()->shape();
   KernelWriter kernel(module, &step, hint(std::string(node.info().name), step));
+  if (std::optional<int64_t> first = contiguous_source(node))
+    if (std::optional<Launch> copy = vector_copy(kernel, step.results.at(0), step.operands.at(0),
+                                                 *first, ir::num_elements(shape)))
+      return {*copy};
   const std::string out = kernel.pointer(step.results.at(0));
   const std::string in = kernel.pointer(step.operands.at(0));
   const ir::Shape& from = node.operand(0)->shape();
@@ -292,30 +357,14 @@ std::vector<Launch> render_matmul(SourceWriter& module, const ir::Step& step) {
   gemm.c = step.results.at(0);
   if (gemm.m * gemm.n * gemm.batch == 0) return {};
   if (gemm.k == 0) return {zero_kernel(module, step, gemm.c)};
-  if (gemm.dtype != DType::i32) {
+  if (!gemm_is_generated(gemm, module.options())) {
     Launch launch;
     launch.kind = Launch::Kind::gemm;
     launch.node = ir::describe_node(node);
     launch.gemm = gemm;
     return {launch};
   }
-  // i32: a generated kernel, one thread per result element, wrapping like the CPU backend.
-  KernelWriter kernel(module, &step, hint("matmul", step));
-  const std::string a = kernel.pointer(gemm.a), b = kernel.pointer(gemm.b);
-  const std::string c = kernel.pointer(gemm.c);
-  const std::string m = std::to_string(gemm.m) + "LL", n = std::to_string(gemm.n) + "LL",
-                    k = std::to_string(gemm.k) + "LL";
-  kernel.line("const long long p = i / (" + m + " * " + n + ");");
-  kernel.line("const long long row = (i / " + n + ") % " + m + ";");
-  kernel.line("const long long col = i % " + n + ";");
-  kernel.line("unsigned sum = 0;");
-  kernel.line("for (long long q = 0; q < " + k + "; ++q)");
-  kernel.line("  sum += (unsigned)" + a + "[p * " + m + " * " + k + " + " +
-              (gemm.transpose_a ? "q * " + m + " + row" : "row * " + k + " + q") +
-              "] * (unsigned)" + b + "[p * " + k + " * " + n + " + " +
-              (gemm.transpose_b ? "col * " + k + " + q" : "q * " + n + " + col") + "];");
-  kernel.line(c + "[i] = (int)sum;");
-  return {kernel.finish(gemm.batch * gemm.m * gemm.n)};
+  return {render_generated_gemm(module, step, gemm)};
 }
 
 Launch render_lengths_check(SourceWriter& module, const ir::Step& loop) {

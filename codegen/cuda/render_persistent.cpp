@@ -157,16 +157,21 @@ class PersistentWriter {
   std::string phase(const Launch& launch, size_t owner) {
     switch (launch.kind) {
       case Launch::Kind::kernel:
-        if (declared_.insert(launch.kernel).second)
-          declarations_ +=
-              "__device__ __forceinline__ void " + launch.kernel + "_phase(RnncArgs args);\n";
-        return "    " + launch.kernel + "_phase(args);\n";
-      case Launch::Kind::copy:
-        return copy(launch);
+        if (launch.gemm.c < 0) {
+          if (declared_.insert(launch.kernel).second)
+            declarations_ +=
+                "__device__ __forceinline__ void " + launch.kernel + "_phase(RnncArgs args);\n";
+          return "    " + launch.kernel + "_phase(args);\n";
+        }
+        // A generated product kernel (its tiles use the shared memory this kernel holds its
+        // invariant operands in): computed here like a cuBLAS product.
+        [[fallthrough]];
       case Launch::Kind::gemm: {
         const SharedProduct* product = shared_product(owner);
         return product ? shared_matmul(*product) : global_matmul(launch.gemm);
       }
+      case Launch::Kind::copy:
+        return copy(launch);
       case Launch::Kind::loop:
       case Launch::Kind::persistent:
         break;
@@ -196,19 +201,21 @@ class PersistentWriter {
   /// A product without an invariant operand in shared memory: one thread per element of c.
   std::string global_matmul(const GemmCall& g) const {
     const std::string type = c_type(g.dtype);
+    // i32 wraps like the CPU backend: unsigned arithmetic.
+    const std::string sum = g.dtype == ir::DType::i32 ? "unsigned" : type;
     std::string text = "    {  // product from global memory\n";
     text += pointer("a", g.a, true) + pointer("b", g.b, true) + pointer("c", g.c, false);
     text += "      for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < " +
             ll(g.batch * g.m * g.n) + "; i += (long long)gridDim.x * blockDim.x) {\n";
     text += "        const long long p = i / " + ll(g.m * g.n) + ", row = (i / " + ll(g.n) +
             ") % " + ll(g.m) + ", col = i % " + ll(g.n) + ";\n";
-    text += "        " + type + " sum = 0;\n";
+    text += "        " + sum + " sum = 0;\n";
     text += "        for (long long q = 0; q < " + ll(g.k) + "; ++q)\n";
-    text += "          sum += a[p * " + ll(g.m * g.k) + " + " +
-            (g.transpose_a ? "q * " + ll(g.m) + " + row" : "row * " + ll(g.k) + " + q") +
-            "] * b[p * " + ll(g.k * g.n) + " + " +
+    text += "          sum += (" + sum + ")a[p * " + ll(g.m * g.k) + " + " +
+            (g.transpose_a ? "q * " + ll(g.m) + " + row" : "row * " + ll(g.k) + " + q") + "] * (" +
+            sum + ")b[p * " + ll(g.k * g.n) + " + " +
             (g.transpose_b ? "col * " + ll(g.k) + " + q" : "q * " + ll(g.n) + " + col") + "];\n";
-    text += "        c[i] = sum;\n      }\n    }\n";
+    text += "        c[i] = (" + type + ")sum;\n      }\n    }\n";
     return text;
   }
 

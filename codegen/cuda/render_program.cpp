@@ -33,12 +33,18 @@ __device__ __forceinline__ int rnnc_div_i32(int x, int y, int* error, int zero_c
   if (x == -2147483647 - 1 && y == -1) { rnnc_fail(error, overflow_code); return 0; }
   return x / y;
 }
+// Vectors of 8 or 16 bytes: the loads and stores of vectorized kernels.
+struct __align__(16) rnnc_float4 { float x, y, z, w; };
+struct __align__(8) rnnc_float2 { float x, y; };
+struct __align__(16) rnnc_int4 { int x, y, z, w; };
+struct __align__(8) rnnc_int2 { int x, y; };
+struct __align__(16) rnnc_double2 { double x, y; };
 )";
 
 class ProgramRenderer {
  public:
   ProgramRenderer(const ir::Program& program, RenderedCuda& out, const RenderOptions& options)
-      : program_(program), out_(out), module_(program, out), options_(options) {}
+      : program_(program), out_(out), module_(program, out, options), options_(options) {}
 
   void render() {
     render_steps(program_.steps, out_.plan);
@@ -155,6 +161,7 @@ void print_launches(const std::vector<Launch>& plan, const std::string& indent, 
     switch (launch.kind) {
       case Launch::Kind::kernel:
         out += indent + "kernel " + launch.kernel + " threads=" + std::to_string(launch.threads);
+        if (launch.shared_bytes) out += " shared=" + std::to_string(launch.shared_bytes);
         break;
       case Launch::Kind::gemm: {
         const GemmCall& g = launch.gemm;
@@ -239,6 +246,17 @@ std::string literal(ir::DType dtype, double value) {
   return text;
 }
 
+std::string vector_type(ir::DType dtype, int64_t width) {
+  assert(width * ir::dtype_size(dtype) == 8 || width * ir::dtype_size(dtype) == 16);
+  return "rnnc_" + std::string(c_type(dtype)) + std::to_string(width);
+}
+
+const char* vector_lane(int64_t lane) {
+  static const char* const lanes[] = {".x", ".y", ".z", ".w"};
+  assert(lane >= 0 && lane < 4);
+  return lanes[lane];
+}
+
 std::string digit(const std::string& flat, const ir::Shape& shape, size_t d) {
   int64_t inner = 1;
   for (size_t k = d + 1; k < shape.size(); ++k) inner *= shape[k];
@@ -249,8 +267,9 @@ std::string digit(const std::string& flat, const ir::Shape& shape, size_t d) {
   return "(" + text + " % " + std::to_string(shape[d]) + "LL)";
 }
 
-SourceWriter::SourceWriter(const ir::Program& program, RenderedCuda& out)
-    : program_(program), out_(out) {
+SourceWriter::SourceWriter(const ir::Program& program, RenderedCuda& out,
+                           const RenderOptions& options)
+    : program_(program), out_(out), options_(options) {
   out_.constant_offsets.assign(program.buffers.size(), -1);
   for (size_t id = 0; id < program.buffers.size(); ++id) {
     const ir::Buffer& buffer = program.buffers[id];
@@ -312,6 +331,30 @@ std::string SourceWriter::address(BufferId id) const {
   return "";
 }
 
+int64_t SourceWriter::alignment(BufferId id) const {
+  int64_t known = ir::Program::kAlignment;
+  auto lower = [&](int64_t bytes) {
+    while (bytes % known != 0) known /= 2;
+  };
+  for (BufferId at = id;; at = program_.buffers.at(at).base) {
+    const ir::Buffer& buffer = program_.buffers.at(at);
+    switch (buffer.placement) {
+      case Placement::external:
+        return known;
+      case Placement::constant:
+        lower(out_.constant_offsets.at(at));
+        return known;
+      case Placement::arena:
+        lower(buffer.offset);
+        return known;
+      case Placement::view:
+        lower(buffer.offset);
+        lower(buffer.step_stride);
+        break;
+    }
+  }
+}
+
 void SourceWriter::add_kernel(const std::string& name, const std::string& text) {
   kernels_ += text;
   out_.kernels.push_back(name);
@@ -344,14 +387,17 @@ std::string KernelWriter::pointer(BufferId id) {
 
 int32_t KernelWriter::error(const std::string& what) {
   assert(step_ && step_->node);
-  return module_.add_error("node " + ir::describe_node(*step_->node) + ": " + what);
+  auto found = errors_.find(what);
+  if (found != errors_.end()) return found->second;
+  return errors_[what] = module_.add_error("node " + ir::describe_node(*step_->node) + ": " + what);
 }
 
-Launch KernelWriter::finish(int64_t threads) {
+Launch KernelWriter::finish(int64_t threads, const std::string& index) {
   std::string text = "extern \"C\" __global__ void " + name_ + "(RnncArgs args) {\n";
   text += declarations_;
-  text += "  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < " +
-          std::to_string(threads) + "LL; i += (long long)gridDim.x * blockDim.x) {\n";
+  text += "  for (long long " + index + " = blockIdx.x * (long long)blockDim.x + threadIdx.x; " +
+          index + " < " + std::to_string(threads) + "LL; " + index +
+          " += (long long)gridDim.x * blockDim.x) {\n";
   text += body_;
   text += "  }\n}\n";
   module_.add_kernel(name_, text);

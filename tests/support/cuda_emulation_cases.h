@@ -30,6 +30,11 @@ struct Variant {
   bool persistent = false;  ///< RenderOptions::persistent_scans
   /// The persistent grid: small, so the emulator's threads are few.
   int64_t blocks = 2, block_threads = 32;
+  /// RenderOptions::gemm. cuBLAS by default here: the emulator computes cuBLAS products
+  /// naively and fast, while a generated product kernel synchronizes its threads, so each of
+  /// its launches runs a std::thread per emulated thread (milliseconds a launch, which in the
+  /// loops of the models' tests adds minutes); tests/cuda_gemm_test.cpp runs those kernels.
+  cuda::GemmChoice gemm = cuda::GemmChoice::cublas;
 };
 
 /// The render options of `variant`.
@@ -38,13 +43,17 @@ inline cuda::RenderOptions render_options(const Variant& variant) {
   options.persistent_scans = variant.persistent;
   options.persistent_blocks = variant.blocks;
   options.persistent_block_threads = variant.block_threads;
+  options.gemm = variant.gemm;
   return options;
 }
 
 inline std::string describe(const Variant& variant) {
-  if (!variant.persistent) return variant.level;
+  const std::string gemm = variant.gemm == cuda::GemmChoice::cublas
+                               ? ""
+                               : std::string(" gemm=") + cuda::gemm_choice_name(variant.gemm);
+  if (!variant.persistent) return variant.level + gemm;
   return variant.level + " persistent " + std::to_string(variant.blocks) + "x" +
-         std::to_string(variant.block_threads);
+         std::to_string(variant.block_threads) + gemm;
 }
 
 /// A graph optimized, planned and rendered, ready for the emulator (and what it needs alive).

@@ -111,8 +111,8 @@ struct EmulatedCuda::State {
     const int64_t blocks =
         std::min<int64_t>(options.blocks, (launch.threads + threads - 1) / threads);
     if (entry.synchronizes) {
-      const std::string failure = run_concurrently(entry, blocks, threads, 0, args.data(), false,
-                                                   options.barrier_timeout_s);
+      const std::string failure = run_concurrently(entry, blocks, threads, launch.shared_bytes,
+                                                   args.data(), false, options.barrier_timeout_s);
       if (!failure.empty()) throw Error("kernel " + launch.kernel + ": " + failure);
       return;
     }

@@ -16,6 +16,7 @@
 #endif
 #ifdef RNNC_HAVE_CUDA
 #include "codegen/cuda/cuda_aot.h"
+#include "codegen/cuda/cuda_renderer.h"
 #endif
 #include "frontend/losses.h"
 #include "frontend/optimizers.h"
@@ -30,7 +31,7 @@ namespace {
 
 const char* kCompileHelp =
     "usage: rnnc compile MODEL -o DIR [--name NAME] [-O0|-O1] [--target cpu|cuda]\n"
-    "                    [--target-cpu CPU] [--cuda-arch sm_XY] [--cc CC]\n"
+    "                    [--target-cpu CPU] [--cuda-arch sm_XY] [--cuda-gemm C] [--cc CC]\n"
     "                    [--train-model TRAIN.rnn |\n"
     "                     --train --loss mse|bce|cross-entropy [--output NAME]\n"
     "                             [--optimizer SPEC] [--clip-norm X]]\n"
@@ -48,6 +49,9 @@ const char* kCompileHelp =
     "                      it loads the CUDA driver and cuBLAS at run time), same header\n"
     "  --cuda-arch sm_XY   --target cuda: the CUBIN's architecture (default sm_90); the PTX\n"
     "                      serves newer GPUs\n"
+    "  --cuda-gemm C       --target cuda: f32/f64 products by cuBLAS (cublas), generated\n"
+    "                      kernels (generated: the library never loads cuBLAS), or per\n"
+    "                      shape (auto, the default; the same as setting RNNC_CUDA_GEMM)\n"
     "  --target-cpu CPU    an LLVM CPU name (x86-64-v3, skylake-avx512, znver4, ...);\n"
     "                      default: this machine's CPU with exactly its features\n"
     "  --cc CC             the C compiler building the runtime and libraries (default: $CC,\n"
@@ -144,8 +148,8 @@ int compile_command(int argc, char** argv) {
   for (std::string& word : words) pointers.push_back(word.data());
   Arguments arguments =
       parse_arguments(argc, pointers.data(), 2,
-                      {"output-dir", "name", "O", "target", "target-cpu", "cuda-arch", "cc",
-                       "train-model", "loss", "output", "optimizer", "clip-norm"},
+                      {"output-dir", "name", "O", "target", "target-cpu", "cuda-arch", "cuda-gemm",
+                       "cc", "train-model", "loss", "output", "optimizer", "clip-norm"},
                       {"train"});
   if (arguments.positional.size() != 1)
     throw Error("expected one model file\n\n" + std::string(kCompileHelp));
@@ -164,6 +168,16 @@ int compile_command(int argc, char** argv) {
     throw Error("--target-cpu applies only to --target cpu");
   if (target == "cpu" && arguments.has("cuda-arch"))
     throw Error("--cuda-arch applies only to --target cuda");
+  if (target == "cpu" && arguments.has("cuda-gemm"))
+    throw Error("--cuda-gemm applies only to --target cuda");
+#ifdef RNNC_HAVE_CUDA
+  if (arguments.has("cuda-gemm")) {
+    // The renderer reads the choice from the environment (cuda::GemmChoice::automatic).
+    const std::string choice = arguments.get("cuda-gemm");
+    cuda::parse_gemm_choice(choice, "--cuda-gemm");
+    setenv("RNNC_CUDA_GEMM", choice.c_str(), 1);
+  }
+#endif
 #ifndef RNNC_HAVE_CPU
   if (target == "cpu")
     throw Error(

@@ -1,6 +1,7 @@
 // `rnnc dump`: every stage of the compiler made observable (text IR, optimized IR, the IR
 // after any pass, pass timings, Graphviz, the scheduled program, LLVM IR, CUDA C and PTX).
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -10,6 +11,7 @@
 #endif
 #ifdef RNNC_HAVE_CUDA
 #include "codegen/cuda/cuda_backend.h"
+#include "codegen/cuda/cuda_renderer.h"
 #endif
 #include "ir/dot.h"
 #include "ir/error.h"
@@ -42,6 +44,9 @@ std::string dump_help() {
       "                      launch plan (kernels, cuBLAS calls, copies, loops)\n"
       "  --emit=ptx          that CUDA C compiled by NVRTC to PTX for sm_90, with ptxas's\n"
       "                      register and spill report per kernel (no GPU needed)\n"
+      "  --cuda-gemm=C       with --emit=cuda|ptx: f32/f64 products by cuBLAS (cublas),\n"
+      "                      generated kernels (generated), or per shape (auto, the default;\n"
+      "                      the same as setting RNNC_CUDA_GEMM)\n"
       "  -O<level>           run the default pipeline of a level:\n";
   for (const passes::PipelineLevel& level : passes::default_pipelines())
     help += "                        -" + std::string(level.level) + ": " +
@@ -111,8 +116,9 @@ void optimize(ir::Graph& graph, const Arguments& arguments, const std::string& p
 
 int dump_command(int argc, char** argv) {
   if (wants_help(argc, argv)) return std::fputs(dump_help().c_str(), stdout), 0;
-  Arguments arguments = parse_arguments(argc, argv, 2, {"emit", "passes", "print-after", "O"},
-                                        {"time-passes", "no-verify-each"}, {"dot"});
+  Arguments arguments =
+      parse_arguments(argc, argv, 2, {"emit", "passes", "print-after", "O", "cuda-gemm"},
+                      {"time-passes", "no-verify-each"}, {"dot"});
   // The options that shape the pipeline ask for opt-ir themselves; with --emit=ir they
   // contradict it.
   const std::vector<std::string> pipeline_options = {"passes", "print-after", "time-passes",
@@ -145,6 +151,16 @@ int dump_command(int argc, char** argv) {
     throw Error(given + " runs passes, which --emit=ir does not (use --emit=opt-ir)");
   if (pipeline.plan_memory && emit != "program" && !renders)
     throw Error("--passes ends with plan-memory, which makes a program: use --emit=program");
+  if (arguments.has("cuda-gemm")) {
+    if (emit != "cuda" && emit != "ptx")
+      throw Error("--cuda-gemm applies only to --emit=cuda and --emit=ptx");
+#ifdef RNNC_HAVE_CUDA
+    // The renderer reads the choice from the environment (cuda::GemmChoice::automatic).
+    const std::string choice = arguments.get("cuda-gemm");
+    cuda::parse_gemm_choice(choice, "--cuda-gemm");
+    setenv("RNNC_CUDA_GEMM", choice.c_str(), 1);
+#endif
+  }
   if ((emit == "program" || renders) && arguments.has("dot"))
     throw Error("--dot draws a graph, not a program: use it with --emit=ir or --emit=opt-ir");
   auto graph = load_model(arguments, dump_help());

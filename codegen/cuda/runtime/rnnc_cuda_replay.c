@@ -215,8 +215,9 @@ static int rnnc_replay(rnnc_cuda_instance* instance, int32_t first, int32_t coun
         if (launch->threads > 0) {
           int64_t blocks = (launch->threads + RNNC_BLOCK - 1) / RNNC_BLOCK;
           if (blocks > RNNC_MAX_BLOCKS) blocks = RNNC_MAX_BLOCKS;
+          /* shared_bytes: a generated product kernel's tiles (under 48 KiB: no opt-in). */
           RNNC_CU(d->LaunchKernel(instance->functions[launch->kernel], (unsigned)blocks, 1, 1,
-                                  RNNC_BLOCK, 1, 1, 0, stream,
+                                  RNNC_BLOCK, 1, 1, (unsigned)launch->shared_bytes, stream,
                                   rnnc_kernel_parameters(instance, parameters), NULL),
                   p->kernels[launch->kernel]);
         }
@@ -485,6 +486,7 @@ static void rnnc_print_launches(const rnnc_cuda_program* p, int32_t first, int32
       case RNNC_LAUNCH_KERNEL:
         rnnc_append(text, "%skernel %s threads=%lld", indent, p->kernels[l->kernel],
                     (long long)l->threads);
+        if (l->shared_bytes) rnnc_append(text, " shared=%lld", (long long)l->shared_bytes);
         break;
       case RNNC_LAUNCH_GEMM:
         rnnc_append(text, "%sgemm %s m=%lld n=%lld k=%lld batch=%lld a=b%d%s b=b%d%s c=b%d", indent,

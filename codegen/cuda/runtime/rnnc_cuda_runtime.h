@@ -91,7 +91,7 @@ typedef struct {
   /* copy */
   rnnc_cuda_address from, to;
   int64_t bytes;
-  /* persistent */
+  /* persistent; shared_bytes also for kernels (a generated product kernel's tiles) */
   int64_t blocks, block_threads, shared_bytes;
   /* loop, persistent */
   int32_t loop_id, reverse, body, body_count;
