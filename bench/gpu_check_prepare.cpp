@@ -1,13 +1,16 @@
 // `scripts/gpu-check prepare`: writes the self-contained folder that checks and times rnnc's
 // GPU libraries on a machine with a GPU (and no rnnc): for every library (gpu_check_models.h)
 // the sources `rnnc compile --target cuda` writes (built there with cc), a generated
-// check_NAME.c, and reference inputs and outputs computed by the interpreter (small shapes
-// only); one checker main, the shared C helpers, the PyTorch timing script and `run`.
+// check_NAME.c, and NAME.ref, what the checker cannot generate itself of the interpreter's
+// reference inputs and outputs (small shapes only; format in gpu_check_common.h); one checker
+// main, the shared C helpers, the PyTorch timing scripts and `run`. scripts/gpu-check then
+// packs libs/ into libs.tar.xz.
 //
 // Usage: rnnc_gpu_check_prepare --source-dir SRC --out DIR [--models all|none|A,B]
 //            [--configs all|none|tiny,medium,large,deepbench] [--cells lstm,gru]
 //            [--modes infer,fwdbwd,train] [--no-cubin]
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -19,7 +22,6 @@
 #include "codegen/cuda/cuda_aot.h"
 #include "codegen/interp/interpreter.h"
 #include "ir/error.h"
-#include "runtime/initializers.h"
 
 namespace {
 
@@ -52,17 +54,40 @@ std::vector<std::string> split(const std::string& text) {
   return items;
 }
 
-/// Appends one record (see gpu_check_common.h) to `out`.
-void record(std::string& out, const std::string& name, const Tensor& tensor) {
+/// Appends one record (the format is gpu_check_common.h's) to `out`: the bytes of `tensor` as
+/// byte planes of its element size (xz compresses them better), XORed with the generated
+/// values `base` (of `base_name` at `scale`) when there is a base: a parameter after one
+/// training step differs from its start in its low bits only.
+void record(std::string& out, const std::string& name, const Tensor& tensor,
+            const Tensor* base = nullptr, const std::string& base_name = "", double scale = 0) {
   auto little = [&](uint64_t value, int bytes) {
     for (int i = 0; i < bytes; ++i) out += static_cast<char>((value >> (8 * i)) & 0xff);
   };
-  const size_t bytes =
-      static_cast<size_t>(tensor.num_elements() * ir::dtype_size(tensor.type().dtype));
+  const size_t width = static_cast<size_t>(ir::dtype_size(tensor.type().dtype));
+  const size_t bytes = static_cast<size_t>(tensor.num_elements()) * width;
+  const auto* data = static_cast<const unsigned char*>(tensor.raw());
+  const auto* xor_data = base ? static_cast<const unsigned char*>(base->raw()) : nullptr;
+  if (base && base->num_bytes() != static_cast<int64_t>(bytes))
+    throw Error("the base of record '" + name + "' differs in size");
   little(name.size(), 4);
   out += name;
   little(bytes, 8);
-  out.append(static_cast<const char*>(tensor.raw()), bytes);
+  out += static_cast<char>(width);
+  out += static_cast<char>(base ? 1 : 0);
+  if (base) {
+    uint64_t scale_bits = 0;
+    static_assert(sizeof scale_bits == sizeof scale);
+    std::memcpy(&scale_bits, &scale, sizeof scale);
+    little(base_name.size(), 4);
+    out += base_name;
+    little(scale_bits, 8);
+  }
+  const size_t elements = bytes / width;
+  for (size_t plane = 0; plane < width; ++plane)
+    for (size_t e = 0; e < elements; ++e) {
+      const size_t at = e * width + plane;
+      out += static_cast<char>(xor_data ? data[at] ^ xor_data[at] : data[at]);
+    }
 }
 
 int kind_of(ir::DType dtype) {
@@ -85,7 +110,11 @@ std::string check_source(const gpu_check::CheckModel& model, const aot::Library&
     for (size_t i = 0; i < entry.outputs.size(); ++i)
       out << "  void* out" << e << "_" << i << ";\n";
   }
-  out << "  gc_load(&refs, folder, \"" << n << "\");\n"
+  out << "  if (gc_load(&refs, folder, \"" << n << "\") != 0) {\n"
+      << "    gc_report_error(\"" << n << "\", \"reading " << n << ".ref\", 0, \"malformed\");\n"
+      << "    gc_free(&refs);\n"
+      << "    return 1;\n"
+      << "  }\n"
       << "  context = " << n << "_create();\n"
       << "  if (!context) {\n"
       << "    gc_report_error(\"" << n << "\", \"" << n << "_create\", " << n << "_last_error(), "
@@ -94,14 +123,24 @@ std::string check_source(const gpu_check::CheckModel& model, const aot::Library&
       << "    return " << n << "_last_error() == 8 ? 3 : 2;\n"
       << "  }\n"
       << "  printf(\"# " << n << ": %s\\n\", " << n << "_describe(context));\n";
-  // The library was compiled without initial values: the references' (rnnc's initializers)
-  // when there are, else small random weights for timing.
+  // The library was compiled without initial values: the weights are generated (as the
+  // references were computed from), the rest (optimizer state) comes from the references
+  // when there are (rnnc's initializers) and else stays zero.
   for (size_t p = 0; p < library.parameters.size(); ++p) {
     const CTensor& parameter = library.parameters[p];
     const int64_t bytes = parameter.type.num_elements() * ir::dtype_size(parameter.type.dtype);
-    out << "  gc_set_parameter(&refs, \"init." << parameter.name << "\", " << n
-        << "_parameter(context, " << p << "), " << bytes << ", "
-        << (parameter.role == "weight" && parameter.type.dtype == ir::DType::f32 ? 1 : 0) << ");\n";
+    const std::string target = n + "_parameter(context, " + std::to_string(p) + ")";
+    auto scale = model.generated_scales.find(parameter.name);
+    if (scale != model.generated_scales.end()) {
+      char literal[32];
+      std::snprintf(literal, sizeof literal, "%.17g", scale->second);
+      out << "  gc_generate(\"init." << parameter.name << "\", " << target << ", "
+          << parameter.type.num_elements() << ", " << kind_of(parameter.type.dtype) << ", "
+          << literal << ");\n";
+    } else {
+      out << "  gc_set_parameter(&refs, \"init." << parameter.name << "\", " << target << ", "
+          << bytes << ");\n";
+    }
   }
   const bool time_train = model.mode == "train";
   for (size_t e = 0; e < library.entries.size(); ++e) {
@@ -112,7 +151,7 @@ std::string check_source(const gpu_check::CheckModel& model, const aot::Library&
       const CTensor& input = entry.inputs[i];
       const int64_t bytes = input.type.num_elements() * ir::dtype_size(input.type.dtype);
       out << "  in" << e << "_" << i << " = gc_input(&refs, \"" << prefix << ".in." << input.name
-          << "\", " << bytes << ", " << (input.type.dtype == ir::DType::f32 ? 1 : 0) << ");\n";
+          << "\", " << bytes << ", " << kind_of(input.type.dtype) << ");\n";
       call += ", (const " + aot::c_type(input.type.dtype) + "*)in" + std::to_string(e) + "_" +
               std::to_string(i);
     }
@@ -173,25 +212,34 @@ std::string check_source(const gpu_check::CheckModel& model, const aot::Library&
   return out.str();
 }
 
-/// The reference records of `model` (inputs, and for checked models outputs and the
-/// parameters after one training step), computed by the interpreter.
+/// The starting values of `graph`'s parameters (a checked model's `initial`).
+Bindings starting_state(const gpu_check::CheckModel& model, const ir::Graph& graph) {
+  Bindings state;
+  for (const ir::Node* node : graph.nodes_of(ir::OpKind::Parameter))
+    state[node->result()->name()] = model.initial.at(node->result()->name());
+  return state;
+}
+
+/// The reference records of `model`, computed by the interpreter: the integer inputs (the
+/// float inputs and the weights are generated, on the GPU machine too), and for checked models
+/// the other parameters' starting values (optimizer state), the outputs, and the parameters
+/// after one training step (XORed with their generated start).
 std::string references(const gpu_check::CheckModel& model) {
   std::string out;
   auto inputs = [&](const std::string& prefix, const Bindings& bindings) {
     for (const auto& [name, tensor] : bindings)
-      if (model.check || tensor.type().dtype == ir::DType::i32)
-        record(out, prefix + ".in." + name, tensor);
+      if (!ir::is_float(tensor.type().dtype)) record(out, prefix + ".in." + name, tensor);
   };
   inputs("forward", model.forward_inputs);
   if (model.train) inputs("train", model.train_inputs);
   if (!model.check) return out;
-  const Bindings initial = initialize_parameters(model.train ? *model.train : *model.forward);
-  for (const auto& [name, tensor] : initial) record(out, "init." + name, tensor);
-  Bindings state = initialize_parameters(*model.forward);
+  for (const auto& [name, tensor] : model.initial)
+    if (!model.generated_scales.count(name)) record(out, "init." + name, tensor);
+  Bindings state = starting_state(model, *model.forward);
   Bindings outputs = interp::run_graph(*model.forward, model.forward_inputs, state);
   for (const auto& [name, tensor] : outputs) record(out, "forward.out." + name, tensor);
   if (model.train) {
-    Bindings train_state = initialize_parameters(*model.train);
+    Bindings train_state = starting_state(model, *model.train);
     Bindings train_outputs = interp::run_graph(*model.train, model.train_inputs, train_state);
     for (const auto& [name, tensor] : train_outputs) record(out, "train.out." + name, tensor);
     // Parameters after the step, but not the biggest (a vocabulary's embedding and its
@@ -200,8 +248,15 @@ std::string references(const gpu_check::CheckModel& model) {
     for (const ir::Node* node : model.train->nodes_of(ir::OpKind::Parameter))
       weights[node->result()->name()] =
           !node->attrs().has("role") || node->attrs().get_str("role") == "weight";
-    for (const auto& [name, tensor] : train_state)
-      if (compared(weights[name], tensor.num_elements())) record(out, "param." + name, tensor);
+    for (const auto& [name, tensor] : train_state) {
+      if (!compared(weights[name], tensor.num_elements())) continue;
+      auto scale = model.generated_scales.find(name);
+      if (scale == model.generated_scales.end())
+        record(out, "param." + name, tensor);
+      else
+        record(out, "param." + name, tensor, &model.initial.at(name), "init." + name,
+               scale->second);
+    }
   }
   return out;
 }
@@ -289,8 +344,9 @@ int run(int argc, char** argv) {
         "/* checks.c: generated by scripts/gpu-check prepare: every library's check. */\n"
         "#include \"gpu_check_checks.h\"\n\n" +
             declarations + "\nconst gc_check gc_checks[] = {\n" + calls + "  {0, 0, 0, 0}};\n");
-  for (const char* file : {"gpu_check_common.c", "gpu_check_common.h", "gpu_check_main.c",
-                           "gpu_check_checks.h", "gpu_check_pytorch.py", "gpu_check_report.py"})
+  for (const char* file :
+       {"gpu_check_common.c", "gpu_check_common.h", "gpu_check_main.c", "gpu_check_checks.h",
+        "gpu_check_pytorch.py", "gpu_check_report.py", "pytorch_rnn.py"})
     fs::copy_file(source / "bench" / file, out / file, fs::copy_options::overwrite_existing);
   fs::copy_file(source / "bench" / "gpu_check_run.sh", out / "run",
                 fs::copy_options::overwrite_existing);

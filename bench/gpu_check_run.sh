@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # run: checks and times rnnc's GPU libraries on this machine (written by
-# `scripts/gpu-check prepare`; needs cc, the CUDA driver, cuBLAS, and for the comparison
-# PyTorch with CUDA). Builds every library with cc, checks each against the interpreter's
-# reference outputs (f32: 1e-4 relative, cuBLAS with TF32 off), times inference, layer
-# forward+backward and the training step beside PyTorch (cuDNN), prints ratios.
+# `scripts/gpu-check prepare`; needs cc, the CUDA driver, cuBLAS, xz or python3, and for the
+# comparison PyTorch with CUDA). Unpacks libs.tar.xz, builds every library with cc, checks each
+# against the interpreter's reference outputs (f32: 1e-4 relative, cuBLAS with TF32 off), times
+# inference, layer forward+backward and the training step beside PyTorch (cuDNN), prints ratios.
 # Usage: ./run [--min-time S] [--check-only] [--no-pytorch] [--jobs N]
 set -u
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 MIN_TIME=0.5
 CHECK_ONLY=0
 PYTORCH=1
@@ -38,14 +38,24 @@ export RNNC_CUDA_TF32=${RNNC_CUDA_TF32:-0}
 echo "gpu-check: cuBLAS math mode for the checks: $([ "$RNNC_CUDA_TF32" = 1 ] && echo 'TF32 ON (RNNC_CUDA_TF32=1)' || echo 'full f32, TF32 off (RNNC_CUDA_TF32=0)')"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader
 
+# Unpack libs/ (every library's sources and references, one xz archive: the libraries share
+# most of their text) unless a previous run did.
+if [ ! -d libs ]; then
+  echo "gpu-check: unpacking libs.tar.xz"
+  rm -rf .unpack && mkdir .unpack || exit 1
+  if command -v xz >/dev/null && xz -dc libs.tar.xz | tar -xf - -C .unpack; then :
+  elif python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))' libs.tar.xz .unpack; then :
+  else echo "gpu-check: cannot unpack libs.tar.xz (needs xz, or python3 with lzma)" >&2; exit 1; fi
+  mv .unpack/libs libs && rmdir .unpack || exit 1
+  echo "gpu-check: unpacked in $(( $(date +%s) - START )) s"
+fi
+
 # Build: every library's NAME.c (with its check) into one checker, in parallel.
 echo "gpu-check: building $(wc -l < libraries.txt) libraries with $CC (-j$JOBS)"
 mkdir -p build
 build_one() {
   name=$1
   dir=libs/$name
-  [ -f "$dir/$name.c" ] || gunzip -k "$dir/$name.c.gz" || return 1
-  [ -f "$dir/$name.ref" ] || [ ! -f "$dir/$name.ref.gz" ] || gunzip -k "$dir/$name.ref.gz" || return 1
   $CC -std=c99 -O2 -c "$dir/$name.c" -o "build/$name.o" -I"$dir" &&
     $CC -std=c99 -O2 -c "$dir/check_$name.c" -o "build/check_$name.o" -I"$dir"
 }

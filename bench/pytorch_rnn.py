@@ -102,38 +102,46 @@ def anchor_environment(base, torch_threads, blas_threads):
     return env
 
 
-def time_calls(call, args):
+def time_calls(call, args, synchronize=None):
     """Warm-up (--warmup calls and a tenth of --min-time), then timed calls until at least
     --min-reps were made and --min-time seconds passed; returns (median ms, fastest ms,
-    repetitions)."""
+    repetitions). `synchronize` (a GPU's: torch.cuda.synchronize) runs after every call and
+    is timed with it."""
+    def run():
+        call()
+        if synchronize:
+            synchronize()
     start = time.perf_counter()
     calls = 0
     while calls < args.warmup or time.perf_counter() - start < 0.1 * args.min_time:
-        call()
+        run()
         calls += 1
     times = []
     while len(times) < max(1, args.min_reps) or sum(times) < args.min_time:
         t0 = time.perf_counter()
-        call()
+        run()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1e3, min(times) * 1e3, len(times)
 
 
-def make_call(torch, cell, config, mode, args):
-    """The function one timed call runs."""
+def make_call(torch, cell, config, mode, args, device=None):
+    """The function one timed call runs, its data and modules on `device` (None: the CPU)."""
     _, e, h, b, t = config
     nn = torch.nn
-    layer = (nn.LSTM if cell == "lstm" else nn.GRU)(e, h)
+
+    def place(module):
+        return module.to(device) if device is not None else module
+    layer = place((nn.LSTM if cell == "lstm" else nn.GRU)(e, h))
     if mode == "infer":
-        x = torch.rand(t, b, e) * 2 - 1
+        x = torch.rand(t, b, e, device=device) * 2 - 1
 
         def infer():
             with torch.inference_mode():
                 layer(x)
         return infer
     if mode == "fwdbwd":
-        x = (torch.rand(t, b, e) * 2 - 1).requires_grad_()
-        dy = torch.rand(t, b, h) * 2 - 1
+        x = (torch.rand(t, b, e, device=device) * 2 - 1).requires_grad_()
+        dy = torch.rand(t, b, h, device=device) * 2 - 1
         params = list(layer.parameters())
 
         def forward_backward():
@@ -143,16 +151,16 @@ def make_call(torch, cell, config, mode, args):
             y, _ = layer(x)
             y.backward(dy)
         return forward_backward
-    embedding = nn.Embedding(args.vocab, e) if args.train_input == "embed" else None
-    head = nn.Linear(h, args.classes)
+    embedding = place(nn.Embedding(args.vocab, e)) if args.train_input == "embed" else None
+    head = place(nn.Linear(h, args.classes))
     modules = [m for m in (embedding, layer, head) if m is not None]
     params = [p for m in modules for p in m.parameters()]
     optimizer = torch.optim.Adagrad(params, lr=0.01)
     if embedding is not None:
-        inputs = torch.randint(0, args.vocab, (t, b))
+        inputs = torch.randint(0, args.vocab, (t, b), device=device)
     else:
-        inputs = torch.rand(t, b, e) * 2 - 1
-    labels = torch.randint(0, args.classes, (b,))
+        inputs = torch.rand(t, b, e, device=device) * 2 - 1
+    labels = torch.randint(0, args.classes, (b,), device=device)
 
     def train_step():
         optimizer.zero_grad(set_to_none=True)
