@@ -197,29 +197,28 @@ class GemmWriter {
   /// Copies op(a)'s bm x bk and op(b)'s bk x bn slices at k `k0` into shared memory (zero
   /// past the matrices' ends), reading along each operand's contiguous dimension.
   std::string load(const std::string& k0, const std::string& in) const {
-    const std::string bk = std::to_string(t_.bk), bm = std::to_string(t_.bm),
-                      bn = std::to_string(t_.bn), zero = "(" + type_ + ")0";
-    std::string x = in + "for (int e = threadIdx.x; e < " + std::to_string(t_.bk * t_.bm) +
+    return load_operand("a_tile", a_stride(), t_.bm, !g_.transpose_a, "row0", g_.m, "ap", k0, in) +
+           load_operand("b_tile", b_stride(), t_.bn, g_.transpose_b, "col0", g_.n, "bp", k0, in);
+  }
+
+  /// One operand's bk x `extent` slice into `tile` (k-major, rows `stride` apart): element
+  /// (q, i) is operand[origin + i, k0 + q] of `bound` x k when `k_contiguous` (a untransposed,
+  /// b transposed), else operand[k0 + q, origin + i] of k x `bound`.
+  std::string load_operand(const std::string& tile, int64_t stride, int64_t extent,
+                           bool k_contiguous, const std::string& origin, int64_t bound,
+                           const std::string& pointer, const std::string& k0,
+                           const std::string& in) const {
+    const std::string bk = std::to_string(t_.bk), width = std::to_string(extent);
+    std::string x = in + "for (int e = threadIdx.x; e < " + std::to_string(t_.bk * extent) +
                     "; e += blockDim.x) {\n";
-    x += in + (g_.transpose_a ? "  const int r = e % " + bm + ", q = e / " + bm + ";\n"
-                              : "  const int q = e % " + bk + ", r = e / " + bk + ";\n");
-    x += in + "  const long long row = row0 + r, kk = " + k0 + " + q;\n";
-    x += in + "  a_tile[q * " + std::to_string(a_stride()) + " + r] = row < " + ll(g_.m) +
-         " && kk < " + ll(g_.k) + " ? ap[" +
-         (g_.transpose_a ? "kk * " + ll(g_.m) + " + row" : "row * " + ll(g_.k) + " + kk") +
-         "] : " + zero + ";\n";
-    x += in + "}\n";
-    x += in + "for (int e = threadIdx.x; e < " + std::to_string(t_.bk * t_.bn) +
-         "; e += blockDim.x) {\n";
-    x += in + (g_.transpose_b ? "  const int q = e % " + bk + ", s = e / " + bk + ";\n"
-                              : "  const int s = e % " + bn + ", q = e / " + bn + ";\n");
-    x += in + "  const long long col = col0 + s, kk = " + k0 + " + q;\n";
-    x += in + "  b_tile[q * " + std::to_string(b_stride()) + " + s] = col < " + ll(g_.n) +
-         " && kk < " + ll(g_.k) + " ? bp[" +
-         (g_.transpose_b ? "col * " + ll(g_.k) + " + kk" : "kk * " + ll(g_.n) + " + col") +
-         "] : " + zero + ";\n";
-    x += in + "}\n";
-    return x;
+    x += in + (k_contiguous ? "  const int q = e % " + bk + ", i = e / " + bk + ";\n"
+                            : "  const int i = e % " + width + ", q = e / " + width + ";\n");
+    x += in + "  const long long at = " + origin + " + i, kk = " + k0 + " + q;\n";
+    x += in + "  " + tile + "[q * " + std::to_string(stride) + " + i] = at < " + ll(bound) +
+         " && kk < " + ll(g_.k) + " ? " + pointer + "[" +
+         (k_contiguous ? "at * " + ll(g_.k) + " + kk" : "kk * " + ll(bound) + " + at") + "] : (" +
+         type_ + ")0;\n";
+    return x + in + "}\n";
   }
 
   /// Opens the loop of passes: computing thread v = pass + threadIdx.x owns outputs (tr +
