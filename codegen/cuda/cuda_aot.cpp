@@ -97,7 +97,8 @@ CudaAotResult compile_library(const ir::Graph& forward, const ir::Graph* train,
                        "static. */\n"
                        "#define RNNC_RT_API static\n"
                        "#include \"rnnc_cuda_runtime.c\"\n\n"
-                       "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n"
+                       "#include <pthread.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include "
+                       "<string.h>\n\n"
                        "#include \"" +
                        name + ".h\"\n\n" + tables_text +
                        aot::render_cuda_api(library, symbols, initial);

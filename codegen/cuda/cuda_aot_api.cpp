@@ -96,6 +96,11 @@ std::string render_cuda_api(const Library& library, const std::vector<std::strin
   out << "static const rnnc_cuda_program* const programs[NUM_ENTRIES] = {";
   for (size_t i = 0; i < entries; ++i) out << (i ? ", " : "") << "&" << program_symbols[i];
   out << "};\n";
+  out << "/* Writes every program's constant pool, once per process. */\n"
+      << "static void fill_constants(void) {\n";
+  for (const std::string& symbol : program_symbols) out << "  " << symbol << "_fill_constants();\n";
+  out << "}\n"
+      << "static pthread_once_t constants_filled = PTHREAD_ONCE_INIT;\n";
   out << "static const int64_t io_bytes[NUM_ENTRIES] = {";
   for (size_t i = 0; i < entries; ++i) {
     int64_t total = 0;
@@ -238,6 +243,7 @@ std::string render_cuda_api(const Library& library, const std::vector<std::strin
       << "    set_error(" << N << "_ERROR_OUT_OF_MEMORY, NULL);\n"
       << "    return NULL;\n"
       << "  }\n"
+      << "  pthread_once(&constants_filled, fill_constants);\n"
       << "  if (rnnc_cuda_session_create(&context->session, &status) ||\n"
       << "      rnnc_cuda_alloc(context->session, &context->device_parameters, " << N
       << "_PARAMETER_BYTES,\n"

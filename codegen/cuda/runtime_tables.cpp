@@ -1,6 +1,7 @@
 // The host runtime's tables of a rendered program (runtime_tables.h).
 #include "codegen/cuda/runtime_tables.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -213,6 +214,55 @@ std::unique_ptr<RuntimeTables> make_runtime_tables(const RenderedCuda& rendered,
   return tables;
 }
 
+std::string constant_pool_text(const std::vector<unsigned char>& pool, const std::string& prefix) {
+  // Runs of at least kRun bytes repeating a 4- or 8-byte pattern (zeros, a filled constant)
+  // become loops; the rest, byte literals copied in place.
+  constexpr size_t kRun = 64;
+  const std::string array = prefix + "_constants";
+  std::ostringstream fill;
+  size_t literal_begin = 0;
+  auto flush_literal = [&](size_t end) {
+    if (end > literal_begin)
+      fill << "  memcpy(" << array << " + " << literal_begin << ","
+           << c_bytes_literal(pool.data() + literal_begin, end - literal_begin) << ", "
+           << end - literal_begin << ");\n";
+  };
+  size_t i = 0;
+  while (i < pool.size()) {
+    size_t best_end = i, best_period = 0;
+    for (size_t period : {size_t{4}, size_t{8}}) {
+      if (i % period != 0 || i + period > pool.size()) continue;
+      size_t end = i + period;
+      while (end + period <= pool.size() &&
+             std::memcmp(pool.data() + end, pool.data() + i, period) == 0)
+        end += period;
+      if (end - i >= kRun && end > best_end) best_end = end, best_period = period;
+    }
+    if (!best_period) {
+      ++i;
+      continue;
+    }
+    flush_literal(i);
+    const bool zeros = std::all_of(pool.begin() + static_cast<std::ptrdiff_t>(i),
+                                   pool.begin() + static_cast<std::ptrdiff_t>(i + best_period),
+                                   [](unsigned char c) { return c == 0; });
+    if (!zeros)
+      fill << "  for (i = " << i << "; i < " << best_end << "; i += " << best_period << ") memcpy("
+           << array << " + i," << c_bytes_literal(pool.data() + i, best_period) << ", "
+           << best_period << ");\n";
+    i = literal_begin = best_end;
+  }
+  flush_literal(pool.size());
+  std::ostringstream out;
+  out << "/* The constant pool: zero until " << prefix << "_fill_constants() writes its\n"
+      << " * non-zero runs (once, before the first program is loaded). */\n"
+      << "static unsigned char " << array << "[" << pool.size() + 1 << "];\n"
+      << "static void " << prefix << "_fill_constants(void) {\n"
+      << "  size_t i = 0;\n"
+      << fill.str() << "  (void)i;\n}\n";
+  return out.str();
+}
+
 std::string render_runtime_tables(const RuntimeTables& t, const std::string& prefix) {
   using aot::c_string;
   const rnnc_cuda_program& p = t.program;
@@ -263,7 +313,7 @@ std::string render_runtime_tables(const RuntimeTables& t, const std::string& pre
     out << "static const unsigned char " << prefix << "_" << name << "[" << size + 1
         << "] =" << c_bytes_literal(data, size) << ";\n";
   };
-  bytes("constants", t.constants.data(), t.constants.size());
+  out << constant_pool_text(t.constants, prefix);
   bytes("cubin", t.cubin.data(), t.cubin.size());
   out << "static const char " << prefix << "_ptx[] =";
   if (t.ptx.empty()) out << " \"\"";

@@ -37,8 +37,14 @@ std::unique_ptr<RuntimeTables> make_runtime_tables(const RenderedCuda& rendered,
                                                    const CompiledModule& compiled,
                                                    const std::string& name);
 
+/// The constant pool `pool` as C99: a zero-initialized array PREFIX_constants and
+/// `static void PREFIX_fill_constants(void)`, which writes its non-zero bytes (runs repeating
+/// a 4- or 8-byte pattern as loops, so that filled constants cost no source text).
+std::string constant_pool_text(const std::vector<unsigned char>& pool, const std::string& prefix);
+
 /// The tables as C99 definitions: static arrays named PREFIX_* and
-/// `static const rnnc_cuda_program PREFIX` (the CUBIN and PTX as byte arrays).
+/// `static const rnnc_cuda_program PREFIX` (the CUBIN and PTX as byte arrays), with the
+/// constant pool of constant_pool_text (call PREFIX_fill_constants() before loading it).
 std::string render_runtime_tables(const RuntimeTables& tables, const std::string& prefix);
 
 /// `size` bytes as the initializer of a C array of unsigned char of size + 1 elements: string
