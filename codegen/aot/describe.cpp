@@ -80,6 +80,12 @@ void check_library_name(const std::string& name) {
                 "[A-Za-z_][A-Za-z0-9_]*, be at most 64 characters and not a C keyword");
 }
 
+std::string source_description(const std::string& description, const ir::Graph& forward) {
+  std::string source = description.empty() ? "@" + forward.name() : description;
+  for (size_t at; (at = source.find("*/")) != std::string::npos;) source.replace(at, 2, "* /");
+  return source;
+}
+
 /// A copy of `graph` optimized by the pipeline of `level`.
 std::unique_ptr<ir::Graph> optimized_copy(const ir::Graph& graph, const std::string& level) {
   auto copy = ir::parse_graph(ir::print_graph(graph), graph.name());

@@ -102,6 +102,10 @@ bool is_valid_library_name(const std::string& name);
 /// Throws rnnc::Error naming the rule unless is_valid_library_name(name).
 void check_library_name(const std::string& name);
 
+/// Library::source for a library of `forward`: `description` (a file name, say), or
+/// "@GRAPH" when it is empty, made safe inside a C comment.
+std::string source_description(const std::string& description, const ir::Graph& forward);
+
 /// A copy of `graph` optimized by the pipeline of `level`.
 std::unique_ptr<ir::Graph> optimized_copy(const ir::Graph& graph, const std::string& level);
 

@@ -30,10 +30,7 @@ AotResult compile_library(const ir::Graph& forward, const ir::Graph* train,
   // The programs.
   aot::Library library;
   library.name = name;
-  library.source =
-      options.source_description.empty() ? "@" + forward.name() : options.source_description;
-  for (size_t at; (at = library.source.find("*/")) != std::string::npos;)
-    library.source.replace(at, 2, "* /");
+  library.source = rnnc::aot::source_description(options.source_description, forward);
   library.target_description =
       "target CPU " + (options.target_cpu.empty() ? std::string("host") : options.target_cpu);
   library.link_notes = {

@@ -181,6 +181,24 @@ void emit_gather(KernelEmitter& kernel);
 void emit_scatter_add(KernelEmitter& kernel);
 void emit_layout(KernelEmitter& kernel);
 
+/// A part function of a parallel region: int32 F(ptr context, i64 index, i64 parts), whose
+/// context array holds the pointers the caller handed over.
+struct ParallelRegion {
+  llvm::Function* function = nullptr;  ///< created without a body
+  llvm::ArrayType* context_type = nullptr;
+  /// The part's index and the number of parts (arguments of `function`).
+  llvm::Value* index() const { return function->getArg(1); }
+  llvm::Value* parts() const { return function->getArg(2); }
+  /// Emits, in `part` (the emitter of `function`), the load of the pointer at `slot`.
+  llvm::Value* load_pointer(FunctionEmitter& part, unsigned slot) const;
+};
+
+/// Creates the part function `name` and emits, in `caller`, the thread pool's call of it
+/// (ModuleContext::parallel_symbol(), which must be set) with `pointers` in its context; the
+/// caller returns the lowest failing part's error code.
+ParallelRegion emit_parallel_call(FunctionEmitter& caller, const std::string& name,
+                                  const std::vector<llvm::Value*>& pointers);
+
 /// Emits, in `kernel`, a call of the thread pool (ModuleContext::parallel_symbol(), which must
 /// be set) running a new part function once per part, and emits that function's body with
 /// `body(part, index, parts)`: `part` addresses the same buffers as `kernel` (its arguments
@@ -194,8 +212,8 @@ void emit_parallel_parts(
 inline constexpr int64_t kGeneratedGemmMaxMacs = int64_t{1} << 24;
 /// The same for products whose B a loop has packed in panels (a recurrent step's product):
 /// streaming the panels beats OpenBLAS on the skinny per-step shapes (timed at B = 16,
-/// H = 1024 and B = 64, H = 512: 84 ms against 122 ms and 120 against 143 for a whole
-/// DeepBench-like and large LSTM forward on one core).
+/// H = 1024 and B = 64, H = 512, one core of the busy build machine: 84 ms against 122 ms and
+/// 120 against 143 for a whole DeepBench-like and large LSTM forward).
 inline constexpr int64_t kGeneratedPackedGemmMaxMacs = int64_t{1} << 27;
 /// Generated products with at least this many multiply-adds are split by columns across the
 /// thread pool (when ModuleContext::parallel_symbol() is set): below it the hand-off costs

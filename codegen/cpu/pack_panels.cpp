@@ -124,32 +124,14 @@ void pack_part(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir:
 void emit_pack_panels(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir::DType dtype,
                       int64_t k, int64_t n, bool transposed) {
   ModuleContext& module = f.module();
-  const int64_t panels = (n + generated_gemm_panel_columns(module, dtype) - 1) /
-                         generated_gemm_panel_columns(module, dtype);
-  if (module.parallel_symbol().empty() || panels < 2 || k * n < kParallelPackMinElements)
+  const int64_t width = generated_gemm_panel_columns(module, dtype);
+  if (module.parallel_symbol().empty() || n <= width || k * n < kParallelPackMinElements)
     return pack_part(f, source, packed, dtype, k, n, transposed, nullptr, nullptr);
-  // {source, packed} travel to the pool's parts through a context array.
-  llvm::IRBuilder<>& b = f.builder();
-  llvm::PointerType* pointer = module.pointer();
-  llvm::Type* i64 = module.i64();
-  llvm::Function* part_function = llvm::Function::Create(
-      llvm::FunctionType::get(module.i32(), {pointer, i64, i64}, false),
-      llvm::GlobalValue::InternalLinkage, module.function_name("pack_panels"), module.module());
-  part_function->setDoesNotThrow();
-  llvm::ArrayType* context_type = llvm::ArrayType::get(pointer, 2);
-  llvm::Value* context = f.entry_alloca(context_type);
-  b.CreateStore(source, b.CreateConstGEP2_32(context_type, context, 0, 0));
-  b.CreateStore(packed, b.CreateConstGEP2_32(context_type, context, 0, 1));
-  llvm::FunctionCallee run = module.module().getOrInsertFunction(
-      module.parallel_symbol(), llvm::FunctionType::get(module.i32(), {pointer, pointer}, false));
-  f.return_if_failed(b.CreateCall(run, {part_function, context}));
-
-  FunctionEmitter part(module, part_function);
-  llvm::IRBuilder<>& pb = part.builder();
-  llvm::Value* ctx = part_function->getArg(0);
-  pack_part(part, pb.CreateLoad(pointer, pb.CreateConstGEP2_32(context_type, ctx, 0, 0)),
-            pb.CreateLoad(pointer, pb.CreateConstGEP2_32(context_type, ctx, 0, 1)), dtype, k, n,
-            transposed, part_function->getArg(1), part_function->getArg(2));
+  ParallelRegion region =
+      emit_parallel_call(f, module.function_name("pack_panels"), {source, packed});
+  FunctionEmitter part(module, region.function);
+  pack_part(part, region.load_pointer(part, 0), region.load_pointer(part, 1), dtype, k, n,
+            transposed, region.index(), region.parts());
   part.finish();
 }
 

@@ -32,6 +32,12 @@ bool overlap(const Extent& a, const Extent& b) {
   return a.root == b.root && a.root_id == b.root_id && a.begin < b.end && b.begin < a.end;
 }
 
+/// Where the scratch memory after a program's arena starts: the arena's bytes, aligned.
+int64_t scratch_start(const ir::Program& program) {
+  const int64_t align = ir::Program::kAlignment;
+  return (program.arena_bytes + align - 1) / align * align;
+}
+
 /// "matmul_hidden": a readable kernel name.
 std::string kernel_hint(const ir::Step& step) {
   std::string name = ir::step_kind_name(step.kind);
@@ -257,16 +263,10 @@ class ProgramEmitter {
     const int64_t width = generated_gemm_panel_columns(module_, dtype);
     const int64_t panels = (n + width - 1) / width;
     const int64_t offset = module_.reserve_scratch(panels * k * width * ir::dtype_size(dtype));
-    llvm::Value* packed =
-        main_.byte_address(main_.function()->getArg(1), main_.index(scratch_start() + offset));
+    llvm::Value* packed = main_.byte_address(main_.function()->getArg(1),
+                                             main_.index(scratch_start(program_) + offset));
     emit_pack_panels(main_, address(id), packed, dtype, k, n, transposed);
     return packed;
-  }
-
-  /// The scratch memory's offset from the arena's start.
-  int64_t scratch_start() const {
-    return (program_.arena_bytes + ir::Program::kAlignment - 1) / ir::Program::kAlignment *
-           ir::Program::kAlignment;
   }
 
   /// A scan: T iterations of the body, each followed by the write-back of the body outputs
@@ -345,8 +345,7 @@ class ProgramEmitter {
 }  // namespace
 
 int64_t arena_bytes(const ir::Program& program, const RenderedProgram& rendered) {
-  const int64_t align = ir::Program::kAlignment;
-  return (program.arena_bytes + align - 1) / align * align + rendered.scratch_bytes;
+  return scratch_start(program) + rendered.scratch_bytes;
 }
 
 RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& context,

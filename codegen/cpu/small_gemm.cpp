@@ -48,7 +48,7 @@ class GemmEmitter {
     lanes_ = kernel.module().vector_bytes() / static_cast<int64_t>(ir::dtype_size(dtype));
     vector_ = llvm::FixedVectorType::get(scalar_, static_cast<unsigned>(lanes_));
     // Registers: MR * NR accumulators, NR loaded vectors and one broadcast (6 rows on
-    // AVX-512 timed no faster, 8 spill).
+    // AVX-512 timed no faster, 8 twice as slow).
     rows_ = 4;
     vectors_ = tile_vectors(kernel.module());
   }

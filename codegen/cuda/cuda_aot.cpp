@@ -31,10 +31,7 @@ CudaAotResult compile_library(const ir::Graph& forward, const ir::Graph* train,
 
   rnnc::aot::Library library;
   library.name = name;
-  library.source =
-      options.source_description.empty() ? "@" + forward.name() : options.source_description;
-  for (size_t at; (at = library.source.find("*/")) != std::string::npos;)
-    library.source.replace(at, 2, "* /");
+  library.source = rnnc::aot::source_description(options.source_description, forward);
   library.target_description =
       "target CUDA " + options.architecture + " CUBIN + PTX, NVRTC " + nvrtc_version();
   library.link_notes = {
