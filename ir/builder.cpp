@@ -75,6 +75,13 @@ Value* scatter_add(Value* indices, Value* updates, const Shape& shape) {
   return graph_of(indices).add(OpKind::ScatterAdd, {indices, updates}, {{"shape", shape}});
 }
 
+Value* coalesce_rows(Value* indices, Value* updates, int64_t rows) {
+  return graph_of(indices).add(OpKind::CoalesceRows, {indices, updates}, {{"rows", rows}});
+}
+Value* scatter_rows(Value* table, Value* indices, Value* rows) {
+  return graph_of(table).add(OpKind::ScatterRows, {table, indices, rows});
+}
+
 Value* full(Graph& graph, const TensorType& type, double value) {
   return graph.add_constant(type, {value});
 }

@@ -47,6 +47,10 @@ Value* reduce_mean(Value* x, const std::vector<int64_t>& axes);
 Value* matmul(Value* a, Value* b, bool transpose_a = false, bool transpose_b = false);
 Value* gather(Value* table, Value* indices);
 Value* scatter_add(Value* indices, Value* updates, const Shape& shape);
+/// The update rows summed at the first position of each index (ir/ops.def).
+Value* coalesce_rows(Value* indices, Value* updates, int64_t rows);
+/// `table` with `rows` written at `indices`, the first position winning (ir/ops.def).
+Value* scatter_rows(Value* table, Value* indices, Value* rows);
 
 /// A constant of `type` with every element `value`, in `graph`.
 Value* full(Graph& graph, const TensorType& type, double value);

@@ -84,6 +84,10 @@ const char* step_kind_name(StepKind kind) {
       return "gather";
     case StepKind::scatter_add:
       return "scatter_add";
+    case StepKind::coalesce_rows:
+      return "coalesce_rows";
+    case StepKind::scatter_rows:
+      return "scatter_rows";
     case StepKind::layout:
       return "layout";
     case StepKind::copy:

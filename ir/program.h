@@ -69,6 +69,11 @@ enum class StepKind {
   reduce,       ///< ReduceSum, ReduceMax, ReduceMean
   gather,       ///< Gather (indices checked at run time)
   scatter_add,  ///< ScatterAdd (indices checked at run time)
+  /// CoalesceRows (indices checked at run time).
+  coalesce_rows,
+  /// ScatterRows (indices checked at run time). The result may be the very buffer of the
+  /// table operand (an update done in place): then only the rows are written.
+  scatter_rows,
   layout,       ///< Broadcast, Transpose, Slice, Pad, Concat, and a Reshape that is not a view
   copy,         ///< operands[0]'s bytes into results[0] (same byte count); no node
   loop,         ///< a Scan node: see Step::body

@@ -362,6 +362,27 @@ TensorType infer_one(OpKind kind, const std::vector<Value*>& operands, const Att
                                              type(1).to_string());
       return {type(1).dtype, shape};
     }
+    case OpKind::CoalesceRows: {
+      require(attrs.get_int("rows") >= 0, "coalesce_rows needs rows >= 0");
+      require(type(0).dtype == DType::i32,
+              "coalesce_rows indices must be i32, got " + type(0).to_string());
+      require(
+          type(1).rank() >= type(0).rank() &&
+              Shape(type(1).shape.begin(), type(1).shape.begin() + type(0).rank()) == type(0).shape,
+          "coalesce_rows updates must have shape indices.shape + row shape, got " +
+              type(1).to_string() + " for indices " + type(0).to_string());
+      return type(1);
+    }
+    case OpKind::ScatterRows: {
+      require(type(0).rank() >= 1, "scatter_rows needs a table of rank >= 1");
+      require(type(1).dtype == DType::i32,
+              "scatter_rows indices must be i32, got " + type(1).to_string());
+      TensorType expected{type(0).dtype, type(1).shape};
+      expected.shape.insert(expected.shape.end(), type(0).shape.begin() + 1, type(0).shape.end());
+      require(type(2) == expected,
+              "scatter_rows rows must be " + expected.to_string() + ", got " + type(2).to_string());
+      return type(0);
+    }
   }
   throw Error("no shape rule");
 }

@@ -73,6 +73,10 @@ StepKind step_kind(OpKind kind) {
       return StepKind::gather;
     case OpKind::ScatterAdd:
       return StepKind::scatter_add;
+    case OpKind::CoalesceRows:
+      return StepKind::coalesce_rows;
+    case OpKind::ScatterRows:
+      return StepKind::scatter_rows;
     case OpKind::Scan:
       return StepKind::loop;
   }
@@ -272,6 +276,15 @@ bool reads_elementwise(const Node& node, const Value* parameter, const Value* ne
   return true;
 }
 
+/// True when `node`, a scatter_rows computing `new_value`, may write it over `parameter` in
+/// place: the table it copies is `parameter` itself, and neither its indices nor its rows
+/// are views of it (the step then writes only the rows).
+bool scatters_rows_into(const Node& node, const Value* parameter, const Value* new_value) {
+  return node.kind() == OpKind::ScatterRows && root_value(node.operand(0)) == parameter &&
+         node.operand(0)->type() == new_value->type() && root_value(node.operand(1)) != parameter &&
+         root_value(node.operand(2)) != parameter;
+}
+
 /// Chooses where top-level values are computed: outputs straight into the caller's output
 /// buffer, updates in place into their parameter. Records the updates done in place.
 Destinations choose_destinations(const Graph& graph, const std::vector<BufferId>& output_buffers,
@@ -319,7 +332,9 @@ Destinations choose_destinations(const Graph& graph, const std::vector<BufferId>
       if (!reads) continue;
       size_t at = position.at(node.get());
       if (at < position.at(producer)) continue;
-      if (node.get() == producer && reads_elementwise(*producer, update.parameter, value)) continue;
+      if (node.get() == producer && (reads_elementwise(*producer, update.parameter, value) ||
+                                     scatters_rows_into(*producer, update.parameter, value)))
+        continue;
       safe = false;
     }
     if (!safe) continue;

@@ -236,6 +236,8 @@ Value* simplify_node(const Node& node) {
     case OpKind::MatMul:
     case OpKind::Gather:
     case OpKind::ScatterAdd:
+    case OpKind::CoalesceRows:
+    case OpKind::ScatterRows:
     case OpKind::Scan:
     case OpKind::Fused:
       return nullptr;

@@ -388,6 +388,19 @@ std::vector<GradientCase> gradient_cases() {
          return build::scatter_add(indices, p.wrt_input("updates", {5, 3}, r.away_from_zero(15)),
                                    {4, 3});
        }},
+      {"coalesce_rows_repeated_indices", K::CoalesceRows,
+       [](Problem& p, Random& r) {
+         Value* indices = p.fixed_input("indices", DType::i32, {2, 3}, {2, 0, 2, 2, 1, 0});
+         return build::coalesce_rows(indices,
+                                     p.wrt_input("updates", {2, 3, 2}, r.away_from_zero(12)), 4);
+       }},
+      {"scatter_rows_repeated_indices", K::ScatterRows,
+       [](Problem& p, Random& r) {
+         Value* indices = p.fixed_input("indices", DType::i32, {5}, {2, 0, 2, 2, 1});
+         Value* table = p.wrt_input("table", {4, 3}, r.away_from_zero(12));
+         return build::scatter_rows(table, indices,
+                                    p.wrt_input("rows", {5, 3}, r.away_from_zero(15)));
+       }},
       // Piecewise constant ops: zero gradient (finite differences too, away from the steps).
       {"sign", K::Sign, unary(build::sign), true},
       {"greater", K::Greater, separated(build::greater), true},

@@ -206,6 +206,34 @@ TEST_P(Backend, GatherIndexOutOfRangeNamesTheNode) {
   EXPECT_EQ(out.at("rows").shape(), (Shape{3, 3}));
 }
 
+TEST_P(Backend, RowWritesInPlaceCheckEveryIndexFirst) {
+  Graph graph("row_writes");
+  Value* table = graph.add_parameter("table", {DType::f32, {4, 3}}, "zeros", 0, "state");
+  Value* ids = graph.add_input("ids", {DType::i32, {3}});
+  Value* rows = graph.add_input("rows", {DType::f32, {3, 3}});
+  Value* written = build::scatter_rows(table, ids, build::tanh(rows));
+  graph.add_update(table, written);
+  graph.add_output("coalesced", build::coalesce_rows(ids, rows, 4));
+  std::vector<double> start(12), values(9);
+  for (size_t i = 0; i < start.size(); ++i) start[i] = 0.5 * static_cast<double>(i);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = 0.25 - 0.1 * static_cast<double>(i);
+  const Bindings state{{"table", Tensor::from_doubles(DType::f32, {4, 3}, start)}};
+  auto inputs = [&](std::vector<int32_t> indices) {
+    return Bindings{{"ids", Tensor::from_ints({3}, indices)},
+                    {"rows", Tensor::from_doubles(DType::f32, {3, 3}, values)}};
+  };
+  // A repeated index: its first position's row is written, the rows are summed there.
+  expect_matches_interpreter(GetParam(), graph, inputs({2, 0, 2}), state);
+  auto executable = codegen::compile(graph, GetParam());
+  for (int32_t bad : {4, -1}) {
+    Bindings after = state;
+    std::string message = testerr::error_of([&] { executable->run(inputs({1, 3, bad}), after); });
+    EXPECT_NE(message.find("out of range"), std::string::npos) << message;
+    EXPECT_EQ(max_relative_difference(after.at("table"), state.at("table")), 0.0)
+        << "a failed step wrote rows";
+  }
+}
+
 TEST_P(Backend, LengthsOutsideTheSequenceNameTheScan) {
   auto graph = rnn(DType::f32, 4, 2, 3, false, true);
   Bindings state;

@@ -73,6 +73,7 @@ std::unique_ptr<Graph> indexing_graph() {
   Value* ids = graph->add_input("ids", {DType::i32, {3, 5}});
   Value* rows = build::gather(table, ids);  // [3, 5, 4]
   Value* grad = build::scatter_add(ids, rows, {10, 4});
+  graph->add_update(table, build::scatter_rows(table, ids, build::coalesce_rows(ids, rows, 10)));
   Value* positions = graph
                          ->add_node(OpKind::Iota, {}, {{"axis", int64_t{1}}},
                                     {{DType::i32, {10, 4}}}, {"positions"})

@@ -46,7 +46,7 @@ TEST(PassRegistry, NamesAreUniqueAndDescribed) {
   EXPECT_EQ(passes::find_pass("nope"), nullptr);
   EXPECT_EQ(passes::known_pass_names(),
             "canonicalize, simplify, fold-constants, cse, dce, fuse-matmuls, "
-            "hoist-scan-invariants, fuse-elementwise");
+            "hoist-scan-invariants, sparse-row-updates, fuse-elementwise");
 }
 
 std::vector<std::string_view> names_of(const std::vector<const passes::PassInfo*>& pipeline) {
@@ -84,7 +84,8 @@ TEST(PipelineParsing, MalformedPipelinesAreClearErrors) {
 TEST(DefaultPipelines, LevelsParseAndUnknownLevelsAreErrors) {
   EXPECT_EQ(passes::default_pipeline("O0"), "");
   EXPECT_EQ(passes::default_pipeline("O1"),
-            "canonicalize,fuse-matmuls,hoist-scan-invariants,canonicalize,fuse-elementwise");
+            "canonicalize,fuse-matmuls,hoist-scan-invariants,sparse-row-updates,canonicalize,"
+            "fuse-elementwise");
   for (const passes::PipelineLevel& level : passes::default_pipelines())
     EXPECT_NO_THROW(passes::parse_pipeline(level.pipeline)) << level.level;
   std::string message = error_of([] { passes::default_pipeline("O7"); });

@@ -179,6 +179,9 @@ void emit_matmul(KernelEmitter& kernel);
 void emit_reduce(KernelEmitter& kernel);
 void emit_gather(KernelEmitter& kernel);
 void emit_scatter_add(KernelEmitter& kernel);
+/// `first_positions`: room for one i32 per row of the node's `rows`, contents ignored.
+void emit_coalesce_rows(KernelEmitter& kernel, llvm::Value* first_positions);
+void emit_scatter_rows(KernelEmitter& kernel);
 void emit_layout(KernelEmitter& kernel);
 
 /// A part function of a parallel region: int32 F(ptr context, i64 index, i64 parts), whose

@@ -1,5 +1,6 @@
 // Data movement: layout ops as strided copy loop nests (pad = zero, then copy; concat = one
-// copy per part), and gather / scatter-add with their indices checked at run time.
+// copy per part), and gather / scatter-add / coalesce-rows / scatter-rows with their indices
+// checked at run time.
 #include <cassert>
 
 #include "codegen/cpu/emitter.h"
@@ -150,6 +151,8 @@ void emit_layout(KernelEmitter& kernel) {
     case OpKind::MatMul:
     case OpKind::Gather:
     case OpKind::ScatterAdd:
+    case OpKind::CoalesceRows:
+    case OpKind::ScatterRows:
     case OpKind::Scan:
     case OpKind::Fused:
       assert(false && "not a layout op");
@@ -208,6 +211,93 @@ void emit_scatter_add(KernelEmitter& kernel) {
       b.CreateStore(out.dtype == DType::i32 ? b.CreateAdd(sum, update) : b.CreateFAdd(sum, update),
                     slot);
     });
+  });
+}
+
+void emit_coalesce_rows(KernelEmitter& kernel, llvm::Value* first_positions) {
+  const ir::Step& step = kernel.step();
+  const ir::Node& node = *step.node;
+  const ir::TensorType& out = node.result()->type();
+  const int64_t positions = node.operand(0)->type().num_elements();
+  const int64_t rows = node.attrs().get_int("rows");
+  const int64_t row_elements = positions ? out.num_elements() / positions : 0;
+  const int64_t row_bytes = row_elements * ir::dtype_size(out.dtype);
+  const int32_t code =
+      kernel.error("coalesce_rows index out of range [0, " + std::to_string(rows) + ")");
+  llvm::IRBuilder<>& b = kernel.builder();
+  llvm::Type* type = kernel.module().element_type(out.dtype);
+  llvm::Value* indices = kernel.pointer(step.operands.at(0));
+  llvm::Value* updates = kernel.pointer(step.operands.at(1));
+  llvm::Value* result = kernel.pointer(step.results.at(0));
+  kernel.for_range(positions, [&](llvm::Value* p) {
+    llvm::Value* index =
+        b.CreateLoad(b.getInt32Ty(), kernel.element_address(indices, DType::i32, p));
+    llvm::Value* row = checked_row(kernel, index, rows, code);
+    // The table of first positions is never cleared: an entry counts only when it names an
+    // earlier position holding the same index (which the first occurrence always wrote).
+    llvm::Value* slot = kernel.element_address(first_positions, DType::i32, row);
+    llvm::Value* seen = b.CreateSExt(b.CreateLoad(b.getInt32Ty(), slot), b.getInt64Ty());
+    llvm::Value* earlier = b.CreateICmpULT(seen, p);
+    llvm::Value* probe = b.CreateSelect(earlier, seen, kernel.index(0));
+    llvm::Value* same = b.CreateICmpEQ(
+        b.CreateLoad(b.getInt32Ty(), kernel.element_address(indices, DType::i32, probe)), index);
+    llvm::Value* repeated = b.CreateAnd(earlier, same);
+    llvm::Value* to = kernel.byte_address(result, b.CreateMul(p, kernel.index(row_bytes)));
+    llvm::Value* from = kernel.byte_address(updates, b.CreateMul(p, kernel.index(row_bytes)));
+    kernel.if_then(b.CreateNot(repeated), [&] {
+      b.CreateStore(b.CreateTrunc(p, b.getInt32Ty()), slot);
+      kernel.copy_bytes(to, from, kernel.index(row_bytes));
+    });
+    kernel.if_then(repeated, [&] {
+      kernel.zero_bytes(to, kernel.index(row_bytes));
+      llvm::Value* first = kernel.byte_address(result, b.CreateMul(seen, kernel.index(row_bytes)));
+      kernel.for_range(row_elements, [&](llvm::Value* j) {
+        llvm::Value* sum_slot = kernel.element_address(first, out.dtype, j);
+        llvm::Value* update = b.CreateLoad(type, kernel.element_address(from, out.dtype, j));
+        llvm::Value* sum = b.CreateLoad(type, sum_slot);
+        b.CreateStore(
+            out.dtype == DType::i32 ? b.CreateAdd(sum, update) : b.CreateFAdd(sum, update),
+            sum_slot);
+      });
+    });
+  });
+}
+
+void emit_scatter_rows(KernelEmitter& kernel) {
+  const ir::Step& step = kernel.step();
+  const ir::Node& node = *step.node;
+  const ir::TensorType& table_type = node.operand(0)->type();
+  const int64_t rows = table_type.shape.at(0);
+  const int64_t row_elements = rows ? table_type.num_elements() / rows : 0;
+  const int64_t row_bytes = row_elements * ir::dtype_size(table_type.dtype);
+  const int64_t positions = node.operand(1)->type().num_elements();
+  const int32_t code =
+      kernel.error("scatter_rows index out of range [0, " + std::to_string(rows) + ")");
+  llvm::IRBuilder<>& b = kernel.builder();
+  llvm::Value* table = kernel.pointer(step.operands.at(0));
+  llvm::Value* indices = kernel.pointer(step.operands.at(1));
+  llvm::Value* new_rows = kernel.pointer(step.operands.at(2));
+  llvm::Value* result = kernel.pointer(step.results.at(0));
+  auto row_of = [&](llvm::Value* p) {
+    return b.CreateSExt(
+        b.CreateLoad(b.getInt32Ty(), kernel.element_address(indices, DType::i32, p)),
+        b.getInt64Ty());
+  };
+  // Every index is checked before anything is written: the result may be the table itself
+  // (an update in place), which a failed step must leave as it was.
+  kernel.for_range(positions, [&](llvm::Value* p) {
+    kernel.fail_if(b.CreateICmpUGE(row_of(p), kernel.index(rows)), code);
+  });
+  kernel.if_then(b.CreateICmpNE(result, table), [&] {
+    kernel.copy_bytes(result, table,
+                      kernel.index(table_type.num_elements() * ir::dtype_size(table_type.dtype)));
+  });
+  // The last position first, so that the first position of a repeated index is written last.
+  kernel.for_range(positions, [&](llvm::Value* n) {
+    llvm::Value* p = b.CreateSub(kernel.index(positions - 1), n);
+    kernel.copy_bytes(kernel.byte_address(result, b.CreateMul(row_of(p), kernel.index(row_bytes))),
+                      kernel.byte_address(new_rows, b.CreateMul(p, kernel.index(row_bytes))),
+                      kernel.index(row_bytes));
   });
 }
 

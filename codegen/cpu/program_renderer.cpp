@@ -139,6 +139,8 @@ class ProgramEmitter {
         case StepKind::reduce:
         case StepKind::gather:
         case StepKind::scatter_add:
+        case StepKind::coalesce_rows:
+        case StepKind::scatter_rows:
         case StepKind::layout:
           emit_kernel(step);
           break;
@@ -164,7 +166,16 @@ class ProgramEmitter {
         if (!direct && std::find(buffers.begin(), buffers.end(), id) == buffers.end())
           buffers.push_back(id);
       }
-    std::vector<llvm::Type*> parameters(buffers.size(), module_.pointer());
+    // coalesce_rows: a table of first positions, one i32 per row, in scratch memory.
+    llvm::Value* first_positions = nullptr;
+    if (step.kind == StepKind::coalesce_rows) {
+      const int64_t rows = step.node->attrs().get_int("rows");
+      const int64_t offset = module_.reserve_scratch(rows * ir::dtype_size(ir::DType::i32));
+      first_positions = main_.byte_address(main_.function()->getArg(1),
+                                           main_.index(scratch_start(program_) + offset));
+    }
+    std::vector<llvm::Type*> parameters(buffers.size() + (first_positions ? 1 : 0),
+                                        module_.pointer());
     auto* type = llvm::FunctionType::get(module_.i32(), parameters, false);
     llvm::Function* function =
         llvm::Function::Create(type, llvm::GlobalValue::InternalLinkage,
@@ -198,6 +209,12 @@ class ProgramEmitter {
       case StepKind::scatter_add:
         emit_scatter_add(kernel);
         break;
+      case StepKind::coalesce_rows:
+        emit_coalesce_rows(kernel, function->getArg(buffers.size()));
+        break;
+      case StepKind::scatter_rows:
+        emit_scatter_rows(kernel);
+        break;
       case StepKind::layout:
         emit_layout(kernel);
         break;
@@ -211,6 +228,7 @@ class ProgramEmitter {
     for (BufferId id : buffers)
       call_arguments.push_back(packed != packed_.end() && id == step.operands.at(1) ? packed->second
                                                                                     : address(id));
+    if (first_positions) call_arguments.push_back(first_positions);
     main_.call_checked(function, call_arguments);
   }
 

@@ -105,6 +105,8 @@ llvm::Value* emit_scalar_op(KernelEmitter& kernel, const ir::Node& node,
     case OpKind::MatMul:
     case OpKind::Gather:
     case OpKind::ScatterAdd:
+    case OpKind::CoalesceRows:
+    case OpKind::ScatterRows:
     case OpKind::Scan:
     case OpKind::Fused:
       assert(false && "not an elementwise op");

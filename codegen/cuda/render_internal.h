@@ -108,6 +108,8 @@ std::vector<Launch> render_elementwise(SourceWriter& module, const ir::Step& ste
 std::vector<Launch> render_reduce(SourceWriter& module, const ir::Step& step);
 std::vector<Launch> render_gather(SourceWriter& module, const ir::Step& step);
 std::vector<Launch> render_scatter_add(SourceWriter& module, const ir::Step& step);
+std::vector<Launch> render_coalesce_rows(SourceWriter& module, const ir::Step& step);
+std::vector<Launch> render_scatter_rows(SourceWriter& module, const ir::Step& step);
 std::vector<Launch> render_layout(SourceWriter& module, const ir::Step& step);
 /// A matmul: a cuBLAS call, or a generated tiled kernel (i32 always; f32/f64 as
 /// gemm_is_generated says).

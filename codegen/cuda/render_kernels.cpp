@@ -217,6 +217,79 @@ std::vector<Launch> render_scatter_add(SourceWriter& module, const ir::Step& ste
   return launches;
 }
 
+std::vector<Launch> render_coalesce_rows(SourceWriter& module, const ir::Step& step) {
+  const ir::Node& node = *step.node;
+  const int64_t rows = node.attrs().get_int("rows");
+  const int64_t count = node.operand(0)->type().num_elements();
+  const int64_t row = count ? node.result()->type().num_elements() / count : 0;
+  const DType dtype = node.result()->dtype();
+  KernelWriter kernel(module, &step, hint("coalesce_rows", step));
+  const int32_t code = kernel.error("an index is out of range [0, " + std::to_string(rows) + ")");
+  const std::string indices = kernel.pointer(step.operands.at(0));
+  if (row == 0) return {index_check(kernel, indices, rows, code, count)};
+  const std::string updates = kernel.pointer(step.operands.at(1));
+  const std::string out = kernel.pointer(step.results.at(0));
+  const std::string r = std::to_string(row) + "LL";
+  // Each element finds whether its position is the first of its index; the first sums the
+  // rows of every position with that index, in position order.
+  kernel.line("const long long p = i / " + r + ";");
+  kernel.line("const int index = " + indices + "[p];");
+  kernel.line(std::string(c_type(dtype)) + " acc = " + literal(dtype, 0.0) + ";");
+  kernel.line("if (index < 0 || index >= " + std::to_string(rows) + ") {");
+  kernel.line("  rnnc_fail(args.error, " + std::to_string(code) + ");");
+  kernel.line("} else {");
+  kernel.line("  long long k = 0;");
+  kernel.line("  while (k < p && " + indices + "[k] != index) ++k;");
+  kernel.line("  if (k == p)");
+  kernel.line("    for (long long q = p; q < " + std::to_string(count) + "LL; ++q)");
+  kernel.line("      if (" + indices + "[q] == index) acc += " + updates + "[q * " + r + " + i % " +
+              r + "];");
+  kernel.line("}");
+  kernel.line(out + "[i] = acc;");
+  return {kernel.finish(count * row)};
+}
+
+std::vector<Launch> render_scatter_rows(SourceWriter& module, const ir::Step& step) {
+  const ir::Node& node = *step.node;
+  const ir::Shape& shape = node.operand(0)->shape();
+  const int64_t rows = shape.at(0);
+  const int64_t row = row_elements(shape);
+  const int64_t count = node.operand(1)->type().num_elements();
+  // Every index is checked before any row is written: the result may be the table itself
+  // (an update in place), which a failed step leaves as it was.
+  KernelWriter check(module, &step, hint("scatter_rows_check", step));
+  const int32_t code = check.error("an index is out of range [0, " + std::to_string(rows) + ")");
+  std::vector<Launch> launches = {
+      index_check(check, check.pointer(step.operands.at(1)), rows, code, count)};
+  if (row == 0) return launches;
+  if (step.results.at(0) != step.operands.at(0)) {
+    Launch copy;
+    copy.kind = Launch::Kind::copy;
+    copy.node = node.result()->name();
+    copy.from.buffer = step.operands.at(0);
+    copy.to.buffer = step.results.at(0);
+    copy.bytes = module.buffer(step.results.at(0)).bytes;
+    launches.push_back(std::move(copy));
+  }
+  KernelWriter kernel(module, &step, hint("scatter_rows", step));
+  const std::string indices = kernel.pointer(step.operands.at(1));
+  const std::string new_rows = kernel.pointer(step.operands.at(2));
+  const std::string out = kernel.pointer(step.results.at(0));
+  const std::string r = std::to_string(row) + "LL";
+  // The row of an index's first position is the one written.
+  kernel.line("const long long p = i / " + r + ";");
+  kernel.line("const int index = " + indices + "[p];");
+  kernel.line("if (*(volatile int*)args.error == 0 && index >= 0 && index < " +
+              std::to_string(rows) + ") {");
+  kernel.line("  long long k = 0;");
+  kernel.line("  while (k < p && " + indices + "[k] != index) ++k;");
+  kernel.line("  if (k == p) " + out + "[(long long)index * " + r + " + i % " + r +
+              "] = " + new_rows + "[i];");
+  kernel.line("}");
+  launches.push_back(kernel.finish(count * row));
+  return launches;
+}
+
 std::vector<Launch> render_layout(SourceWriter& module, const ir::Step& step) {
   const ir::Node& node = *step.node;
   const ir::Shape& shape = node.result()->shape();
@@ -331,6 +404,8 @@ std::vector<Launch> render_layout(SourceWriter& module, const ir::Step& step) {
     case OpKind::MatMul:
     case OpKind::Gather:
     case OpKind::ScatterAdd:
+    case OpKind::CoalesceRows:
+    case OpKind::ScatterRows:
     case OpKind::Scan:
     case OpKind::Fused:
       assert(false && "not a layout op");

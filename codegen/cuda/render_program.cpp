@@ -77,6 +77,12 @@ class ProgramRenderer {
         case StepKind::scatter_add:
           launches = render_scatter_add(module_, step);
           break;
+        case StepKind::coalesce_rows:
+          launches = render_coalesce_rows(module_, step);
+          break;
+        case StepKind::scatter_rows:
+          launches = render_scatter_rows(module_, step);
+          break;
         case StepKind::layout:
           launches = render_layout(module_, step);
           break;

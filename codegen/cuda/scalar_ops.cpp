@@ -60,6 +60,8 @@ std::string scalar_op(KernelWriter& kernel, const ir::Node& node,
     case OpKind::MatMul:
     case OpKind::Gather:
     case OpKind::ScatterAdd:
+    case OpKind::CoalesceRows:
+    case OpKind::ScatterRows:
     case OpKind::Scan:
     case OpKind::Fused:
       assert(false && "not an elementwise op");

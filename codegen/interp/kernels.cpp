@@ -4,6 +4,7 @@
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <unordered_map>
 
 #include "ir/error.h"
 
@@ -177,6 +178,35 @@ std::vector<double> scatter_add(const Tensor& indices, const Tensor& updates, co
   return out;
 }
 
+std::vector<double> coalesce_rows(const Tensor& indices, const Tensor& updates, int64_t rows) {
+  int64_t positions = indices.num_elements();
+  int64_t row_size = positions ? updates.num_elements() / positions : 0;
+  std::vector<double> out(updates.num_elements(), 0.0);
+  std::unordered_map<int64_t, int64_t> first_position;  // row -> its first position
+  for (int64_t i = 0; i < positions; ++i) {
+    int64_t row = checked_index(indices, i, rows);
+    int64_t first = first_position.emplace(row, i).first->second;
+    for (int64_t j = 0; j < row_size; ++j)
+      out[first * row_size + j] += updates.get(i * row_size + j);
+  }
+  return out;
+}
+
+std::vector<double> scatter_rows(const Tensor& table, const Tensor& indices, const Tensor& rows) {
+  int64_t table_rows = table.shape()[0];
+  int64_t row_size = table_rows ? table.num_elements() / table_rows : 0;
+  std::vector<double> out(table.num_elements());
+  for (int64_t i = 0; i < table.num_elements(); ++i) out[i] = table.get(i);
+  std::vector<bool> written(table_rows, false);
+  for (int64_t i = 0; i < indices.num_elements(); ++i) {
+    int64_t row = checked_index(indices, i, table_rows);
+    if (written[row]) continue;  // the first position wins
+    written[row] = true;
+    for (int64_t j = 0; j < row_size; ++j) out[row * row_size + j] = rows.get(i * row_size + j);
+  }
+  return out;
+}
+
 template <class Fn>
 std::vector<double> map_unary(const Tensor& x, Fn fn) {
   std::vector<double> out(x.num_elements());
@@ -302,6 +332,10 @@ Tensor evaluate_node(const ir::Node& node, const std::vector<const Tensor*>& in)
       return store(type, gather(*in[0], *in[1]));
     case OpKind::ScatterAdd:
       return store(type, scatter_add(*in[0], *in[1], type.shape));
+    case OpKind::CoalesceRows:
+      return store(type, coalesce_rows(*in[0], *in[1], attrs.get_int("rows")));
+    case OpKind::ScatterRows:
+      return store(type, scatter_rows(*in[0], *in[1], *in[2]));
     case OpKind::Scan:
     case OpKind::Fused:
       assert(false && "scan and fused nodes are run by run_scan and run_fused");

@@ -83,6 +83,10 @@ OperandGradients operand_gradients(const ir::Node& node,
       return gather_gradient(node, grad);
     case OpKind::ScatterAdd:
       return scatter_add_gradient(node, grad);
+    case OpKind::CoalesceRows:
+      return coalesce_rows_gradient(node, grad);
+    case OpKind::ScatterRows:
+      return scatter_rows_gradient(node, grad);
     case OpKind::Scan:
       return scan_gradient(node, result_grads, context);
     case OpKind::Fused:

@@ -105,6 +105,12 @@ OperandGradients matmul_gradient(const ir::Node& node, ir::Value* grad);
 OperandGradients gather_gradient(const ir::Node& node, ir::Value* grad);
 /// scatter_add: none for the indices, gather of g at the indices for the updates.
 OperandGradients scatter_add_gradient(const ir::Node& node, ir::Value* grad);
+/// coalesce_rows: none for the indices; for the updates, g's first-position row of each
+/// index (scatter_rows into zeros, then gather).
+OperandGradients coalesce_rows_gradient(const ir::Node& node, ir::Value* grad);
+/// scatter_rows: the table's adjoint is g with the written rows zeroed; a row's adjoint is g
+/// at its index where it is its index's first position, zero elsewhere; none for the indices.
+OperandGradients scatter_rows_gradient(const ir::Node& node, ir::Value* grad);
 
 // Recurrence (scan.cpp).
 /// scan: a scan in the opposite direction over the vector-Jacobian product of the body, reading

@@ -64,6 +64,8 @@ bool can_batch(const ir::Node& node, const std::vector<bool>& per_step) {
     case OpKind::Constant:
     case OpKind::Iota:
     case OpKind::ScatterAdd:
+    case OpKind::CoalesceRows:
+    case OpKind::ScatterRows:
     case OpKind::Scan:
     case OpKind::Fused:  // its body would need batching too
       return false;
@@ -124,6 +126,8 @@ Value* build_batched(ir::Graph& graph, const ir::Node& node, const std::vector<V
     case OpKind::Constant:
     case OpKind::Iota:
     case OpKind::ScatterAdd:
+    case OpKind::CoalesceRows:
+    case OpKind::ScatterRows:
     case OpKind::Scan:
     case OpKind::Fused:
       break;

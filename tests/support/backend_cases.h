@@ -169,7 +169,8 @@ inline Bindings random_bindings(const Graph& graph, uint64_t seed, Bindings& sta
   return inputs;
 }
 
-/// Every elementwise op, reduction, layout op, matmul, gather and scatter_add over inputs of
+/// Every elementwise op, reduction, layout op, matmul, gather, scatter_add, coalesce_rows and
+/// scatter_rows over inputs of
 /// `dtype`; for i32 the operands are small integers and divisors are never zero.
 inline std::unique_ptr<Graph> every_op(DType dtype) {
   auto graph = std::make_unique<Graph>(std::string("every_op_") + std::string(dtype_name(dtype)));
@@ -212,6 +213,11 @@ inline std::unique_ptr<Graph> every_op(DType dtype) {
       {"gather_ids", build::gather(build::transpose(a, {1, 0}), ids)},
       {"scatter_add",
        build::scatter_add(ids, build::gather(build::transpose(b, {1, 0}), ids), {4, 3})},
+      {"coalesce_rows",
+       build::coalesce_rows(ids, build::gather(build::transpose(b, {1, 0}), ids), 4)},
+      {"scatter_rows",
+       build::scatter_rows(build::transpose(a, {1, 0}), ids,
+                           build::neg(build::gather(build::transpose(b, {1, 0}), ids)))},
   };
   if (is_float(dtype)) {
     // Ops that take floats only.
