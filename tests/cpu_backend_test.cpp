@@ -68,9 +68,10 @@ namespace rnnc {
 namespace {
 
 TEST(CpuBackend, LargeElementwiseStepsAreSplitAcrossThePool) {
-  // 300 x 257 elements times 4 ops (2^18 or more) run as parts on the thread pool, split by
-  // rows; a lone merged dimension (every operand contiguous) is split in multiples of 64
-  // elements. Both against the interpreter, with odd sizes so that parts are uneven.
+  // 300 x 257 elements times their ops (2^16 or more, a tanh weighing 12) run as parts on the
+  // thread pool, split by rows; a lone merged dimension (every operand contiguous) is split in
+  // multiples of 64 elements. Both against the interpreter, with odd sizes so that parts are
+  // uneven.
   if (!has_cpu()) GTEST_SKIP() << "built without the CPU backend";
   auto rows = elementwise_graph(300, 257);
   auto flat = std::make_unique<Graph>("flat");
@@ -88,7 +89,7 @@ TEST(CpuBackend, LargeElementwiseStepsAreSplitAcrossThePool) {
     Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
     EXPECT_LE(max_relative_difference(got.at("y"), want.at("y")), 1e-6) << graph->name();
   }
-  EXPECT_EQ(cpu::render_llvm_ir(*elementwise_graph(37, 129), {}, false).find("@rnnc_run_parallel"),
+  EXPECT_EQ(cpu::render_llvm_ir(*elementwise_graph(16, 129), {}, false).find("@rnnc_run_parallel"),
             std::string::npos)
       << "too small to split";
 }
@@ -214,7 +215,7 @@ TEST(CpuBackend, MatmulsMatchInterpreter) {
 }
 
 TEST(CpuBackend, SmallProductsAreGenerated) {
-  // A 10x200x50 product is a vectorized loop nest, no cblas call; a large one calls cblas.
+  // A 10x200x50 product is a vectorized loop nest, no cblas call.
   codegen::CompileOptions options;
   options.target_cpu = "x86-64-v3";
   std::string small =
@@ -228,9 +229,18 @@ TEST(CpuBackend, SmallProductsAreGenerated) {
       cpu::render_llvm_ir(*matmul_graph(DType::f32, 0, 32, 1024, 256, false, false), options, true);
   EXPECT_EQ(medium.find("@cblas_sgemm"), std::string::npos);
   EXPECT_NE(medium.find("@rnnc_run_parallel"), std::string::npos);
+  // A large one (33.5M) gets B packed just before it and is generated too, on the pool.
   std::string large =
-      cpu::render_llvm_ir(*matmul_graph(DType::f32, 0, 512, 256, 256, false, false), options, true);
-  EXPECT_NE(large.find("@cblas_sgemm"), std::string::npos);
+      cpu::render_llvm_ir(*matmul_graph(DType::f32, 0, 512, 256, 256, false, true), options, true);
+  EXPECT_EQ(large.find("@cblas_sgemm"), std::string::npos);
+  EXPECT_NE(large.find("@rnnc_run_parallel"), std::string::npos);
+  // Large batched products, and large ones of few rows with B transposed, call cblas.
+  std::string batched =
+      cpu::render_llvm_ir(*matmul_graph(DType::f32, 3, 300, 256, 256, false, false), options, true);
+  EXPECT_NE(batched.find("@cblas_sgemm"), std::string::npos);
+  std::string few_rows =
+      cpu::render_llvm_ir(*matmul_graph(DType::f32, 0, 32, 4096, 256, false, true), options, true);
+  EXPECT_NE(few_rows.find("@cblas_sgemm"), std::string::npos);
 }
 
 TEST(CpuBackend, DriverRunsOnEitherBackend) {

@@ -109,6 +109,33 @@ TEST(CpuPackedProducts, NestedScansRepackPerOuterStep) {
   expect_matches_interpreter(*cases::nested_scans(), "nested", 1e-12);
 }
 
+/// Top-level products too large for generated code reading B in place: B (transposed or not,
+/// A transposed or not) packed just before each, k in slices of kGemmDepthSlice (600 = 256 +
+/// 256 + 88), a partial last column block (450 columns).
+std::unique_ptr<Graph> large_products(DType dtype) {
+  auto graph = std::make_unique<Graph>("large_products");
+  Value* a = graph->add_input("a", {dtype, {70, 600}});
+  Value* a_t = graph->add_input("a_t", {dtype, {600, 70}});
+  Value* w = graph->add_parameter("w", {dtype, {450, 600}}, "zeros");
+  Value* v = graph->add_input("v", {dtype, {600, 450}});
+  graph->add_output("a_wt", build::matmul(a, w, false, true));
+  graph->add_output("a_v", build::matmul(a, v));
+  graph->add_output("at_wt", build::matmul(a_t, w, true, true));
+  return graph;
+}
+
+TEST(CpuPackedProducts, LargeTopLevelProductsArePackedAndSlicedAlongK) {
+  for (DType dtype : {DType::f32, DType::f64}) {
+    auto graph = large_products(dtype);
+    expect_matches_interpreter(*graph, std::string(dtype_name(dtype)),
+                               dtype == DType::f64 ? 1e-12 : 5e-5);
+    codegen::CompileOptions options;
+    options.target_cpu = "x86-64-v3";
+    std::string ir = cpu::render_llvm_ir(*graph, options, false);
+    EXPECT_EQ(ir.find("cblas_"), std::string::npos) << dtype_name(dtype);
+  }
+}
+
 TEST(CpuPackedProducts, RecurrentWeightsArePackedAndTransposedInRegisters) {
   // A DeepBench-sized step (16 x 1024 x 4096, 67M multiply-adds) stays generated once its
   // weight is packed; the transposing pack shuffles vectors, the plain one copies rows.

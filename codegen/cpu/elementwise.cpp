@@ -62,12 +62,31 @@ class ExpressionEmitter {
   }
 
   /// The number of elements times the number of ops computed per element.
+  /// About what one element of `kind` costs, in simple ops: a transcendental is a range
+  /// reduction and a polynomial (math.cpp).
+  static int64_t op_cost(OpKind kind) {
+    switch (kind) {
+      case OpKind::Input:
+      case OpKind::Constant:
+        return 0;
+      case OpKind::Exp:
+      case OpKind::Log:
+      case OpKind::Tanh:
+      case OpKind::Sigmoid:
+      case OpKind::Pow:
+        return 12;
+      default:
+        return 1;
+    }
+  }
+
   int64_t work() const {
     const ir::Node& node = *kernel_.step().node;
-    int64_t ops = 1;
-    if (node.kind() == OpKind::Fused)
-      for (const auto& inner : node.body().nodes())
-        ops += inner->kind() != OpKind::Input && inner->kind() != OpKind::Constant;
+    int64_t ops = op_cost(node.kind());
+    if (node.kind() == OpKind::Fused) {
+      ops = 1;
+      for (const auto& inner : node.body().nodes()) ops += op_cost(inner->kind());
+    }
     return ir::num_elements(space_) * ops;
   }
 

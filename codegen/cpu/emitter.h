@@ -217,7 +217,13 @@ inline constexpr int64_t kGeneratedGemmMaxMacs = int64_t{1} << 24;
 /// streaming the panels beats OpenBLAS on the skinny per-step shapes (timed at B = 16,
 /// H = 1024 and B = 64, H = 512, one core of the busy build machine: 84 ms against 122 ms and
 /// 120 against 143 for a whole DeepBench-like and large LSTM forward).
-inline constexpr int64_t kGeneratedPackedGemmMaxMacs = int64_t{1} << 27;
+inline constexpr int64_t kGeneratedPackedGemmMaxMacs = int64_t{1} << 40;
+/// Generated products run k in slices of this many (B's slice of a column block, 64 KiB of
+/// f32 on AVX-512, stays in cache while every row tile reads it).
+inline constexpr int64_t kGemmDepthSlice = 256;
+/// Top-level products of fewer rows keep OpenBLAS (or unpacked generated code): packing B
+/// costs about as much as such a product.
+inline constexpr int64_t kTopLevelPackMinRows = 64;
 /// Generated products with at least this many multiply-adds are split by columns across the
 /// thread pool (when ModuleContext::parallel_symbol() is set): below it the hand-off costs
 /// more than the second core gains.
@@ -226,7 +232,7 @@ inline constexpr int64_t kParallelGemmMinMacs = int64_t{1} << 20;
 inline constexpr int64_t kParallelPackMinElements = int64_t{1} << 18;
 /// Elementwise steps computing at least this many ops (elements times the ops of a fused
 /// body) are split by their outermost dimension across the thread pool.
-inline constexpr int64_t kParallelElementwiseMinWork = int64_t{1} << 18;
+inline constexpr int64_t kParallelElementwiseMinWork = int64_t{1} << 16;
 /// Whether matmul `node` is rendered as a generated, register-tiled loop nest rather than a
 /// cblas call (f32/f64, small; a transposed B only when `b_packed`).
 bool generated_gemm_fits(const ir::Node& node, bool b_packed);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cassert>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 #include "codegen/cpu/emitter.h"
@@ -63,6 +64,7 @@ class ProgramEmitter {
   }
 
   void emit() {
+    reserve_top_level_panels();
     emit_steps(program_.steps);
     main_.finish();
   }
@@ -156,6 +158,11 @@ class ProgramEmitter {
 
   /// One kernel function per step, called from the entry function with its buffers.
   void emit_kernel(const ir::Step& step) {
+    if (top_level_packed_.count(&step)) {
+      packed_[&step] = pack_panels(
+          step.operands.at(1), step.node->attrs().get_int("transpose_b") != 0, top_level_panels_);
+      module_.packed_b_steps().insert(&step);
+    }
     std::vector<BufferId> buffers;
     auto packed = packed_.find(&step);
     for (const auto* list : {&step.operands, &step.results})
@@ -271,20 +278,56 @@ class ProgramEmitter {
     }
   }
 
-  /// Packs rank-2 buffer `id`, read as B of a product (transposed: B = id^T), into panels in
-  /// newly reserved scratch memory; returns the panels' address.
-  llvm::Value* pack_panels(BufferId id, bool transposed) {
-    const ir::Buffer& buffer = program_.buffers.at(id);
-    const ir::DType dtype = buffer.type.dtype;
-    const int64_t rows = buffer.type.shape.at(0), columns = buffer.type.shape.at(1);
-    const int64_t k = transposed ? columns : rows, n = transposed ? rows : columns;
-    const int64_t width = generated_gemm_panel_columns(module_, dtype);
-    const int64_t panels = (n + width - 1) / width;
-    const int64_t offset = module_.reserve_scratch(panels * k * width * ir::dtype_size(dtype));
-    llvm::Value* packed = main_.byte_address(main_.function()->getArg(1),
-                                             main_.index(scratch_start(program_) + offset));
-    emit_pack_panels(main_, address(id), packed, dtype, k, n, transposed);
+  /// The bytes of the panels of rank-2 buffer `id` read as B of a product (transposed: B =
+  /// id^T).
+  int64_t panel_bytes(BufferId id, bool transposed) const {
+    const ir::TensorType& type = program_.buffers.at(id).type;
+    const int64_t k = type.shape.at(transposed ? 1 : 0), n = type.shape.at(transposed ? 0 : 1);
+    const int64_t width = generated_gemm_panel_columns(module_, type.dtype);
+    return (n + width - 1) / width * k * width * ir::dtype_size(type.dtype);
+  }
+
+  /// The address of scratch memory at `offset` (from ModuleContext::reserve_scratch).
+  llvm::Value* scratch_address(int64_t offset) {
+    return main_.byte_address(main_.function()->getArg(1),
+                              main_.index(scratch_start(program_) + offset));
+  }
+
+  /// Packs rank-2 buffer `id`, read as B of a product (transposed: B = id^T), into panels at
+  /// `packed` (null: newly reserved scratch memory); returns the panels' address.
+  llvm::Value* pack_panels(BufferId id, bool transposed, llvm::Value* packed = nullptr) {
+    const ir::TensorType& type = program_.buffers.at(id).type;
+    const int64_t k = type.shape.at(transposed ? 1 : 0), n = type.shape.at(transposed ? 0 : 1);
+    if (!packed) packed = scratch_address(module_.reserve_scratch(panel_bytes(id, transposed)));
+    emit_pack_panels(main_, address(id), packed, type.dtype, k, n, transposed);
     return packed;
+  }
+
+  /// True for a top-level product that OpenBLAS would otherwise compute (too large for
+  /// generated code reading B in place, or B transposed): its B is packed just before it, and
+  /// the generated product then runs on the thread pool without OpenBLAS's threads.
+  bool packs_at_top_level(const ir::Step& step) const {
+    if (step.kind != StepKind::matmul || step.node == nullptr) return false;
+    const ir::Node& node = *step.node;
+    const BufferId id = step.operands.at(1);
+    if (node.result()->type().rank() != 2 || program_.buffers.at(id).type.rank() != 2 ||
+        step.operands.at(0) == id || !generated_gemm_fits(node, true))
+      return false;
+    return !generated_gemm_fits(node, false) &&
+           node.result()->shape().at(0) >= kTopLevelPackMinRows;
+  }
+
+  /// One scratch region, as large as the largest, for the panels of every top-level product
+  /// that packs_at_top_level (they run one after the other).
+  void reserve_top_level_panels() {
+    int64_t bytes = 0;
+    for (const ir::Step& step : program_.steps)
+      if (packs_at_top_level(step)) {
+        top_level_packed_.insert(&step);
+        bytes = std::max(bytes, panel_bytes(step.operands.at(1),
+                                            step.node->attrs().get_int("transpose_b") != 0));
+      }
+    if (bytes > 0) top_level_panels_ = scratch_address(module_.reserve_scratch(bytes));
   }
 
   /// A scan: T iterations of the body, each followed by the write-back of the body outputs
@@ -358,6 +401,9 @@ class ProgramEmitter {
   std::map<int32_t, llvm::Value*> externals_;
   /// Panel copies of loop-invariant B operands, by matmul step.
   std::map<const ir::Step*, llvm::Value*> packed_;
+  /// The top-level products whose B is packed just before them, and their panels' region.
+  std::set<const ir::Step*> top_level_packed_;
+  llvm::Value* top_level_panels_ = nullptr;
 };
 
 }  // namespace

@@ -98,19 +98,39 @@ class GemmEmitter {
 
  private:
   /// Columns [j0, j0 + (vectors - 1) * lanes + last_lanes) (column block `jb`) for every row.
+  /// A long k range goes in slices of kGemmDepthSlice, all rows per slice, so that the slice
+  /// of B stays in cache while every row tile reads it (C accumulates after the first).
   void column_block(llvm::Value* jb, llvm::Value* j0, int64_t vectors, int64_t last_lanes) {
     // B(k, j0 + c) is at bmat_ + k * row_stride + column: in B itself, or in the block's panel.
     llvm::Value* first = panels_ ? b_.CreateMul(jb, kernel_.index(s_.k * vectors_ * lanes_)) : j0;
     const int64_t row_stride = panels_ ? vectors_ * lanes_ : s_.n;
-    const int64_t full_tiles = s_.m / rows_;
-    kernel_.for_range(full_tiles, [&](llvm::Value* it) {
-      tile(b_.CreateMul(it, kernel_.index(rows_)), rows_, j0, first, row_stride, vectors,
-           last_lanes);
+    auto all_rows = [&](const Depth& depth) {
+      const int64_t full_tiles = s_.m / rows_;
+      kernel_.for_range(full_tiles, [&](llvm::Value* it) {
+        tile(b_.CreateMul(it, kernel_.index(rows_)), rows_, j0, first, row_stride, vectors,
+             last_lanes, depth);
+      });
+      const int64_t rest = s_.m - full_tiles * rows_;
+      if (rest > 0)
+        tile(kernel_.index(full_tiles * rows_), rest, j0, first, row_stride, vectors, last_lanes,
+             depth);
+    };
+    if (s_.k <= kGemmDepthSlice) return all_rows({kernel_.index(0), kernel_.index(s_.k), nullptr});
+    const int64_t slices = (s_.k + kGemmDepthSlice - 1) / kGemmDepthSlice;
+    kernel_.for_range(slices, [&](llvm::Value* slice) {
+      llvm::Value* begin = b_.CreateMul(slice, kernel_.index(kGemmDepthSlice));
+      llvm::Value* end = b_.CreateAdd(begin, kernel_.index(kGemmDepthSlice));
+      end = b_.CreateSelect(b_.CreateICmpULT(end, kernel_.index(s_.k)), end, kernel_.index(s_.k));
+      all_rows({begin, end, b_.CreateICmpNE(slice, kernel_.index(0))});
     });
-    const int64_t rest = s_.m - full_tiles * rows_;
-    if (rest > 0)
-      tile(kernel_.index(full_tiles * rows_), rest, j0, first, row_stride, vectors, last_lanes);
   }
+
+  /// A range of k, and whether C already holds the sum of the earlier ones (null: it does not).
+  struct Depth {
+    llvm::Value* begin;
+    llvm::Value* end;
+    llvm::Value* accumulate;
+  };
 
   /// The mask of a vector with its first `count` lanes on.
   llvm::Value* mask(int64_t count) {
@@ -141,14 +161,31 @@ class GemmEmitter {
   /// Rows [i0, i0 + rows) by the column block at j0 (B's columns from `first`, rows
   /// `row_stride` apart): accumulators in registers over k.
   void tile(llvm::Value* i0, int64_t rows, llvm::Value* j0, llvm::Value* first, int64_t row_stride,
-            int64_t vectors, int64_t last_lanes) {
-    std::vector<llvm::Value*> slots;
-    for (int64_t r = 0; r < rows * vectors; ++r) {
-      slots.push_back(kernel_.entry_alloca(vector_));
-      b_.CreateStore(llvm::Constant::getNullValue(vector_), slots.back());
-    }
+            int64_t vectors, int64_t last_lanes, const Depth& depth) {
     const bool partial = last_lanes != lanes_;
-    kernel_.for_range(s_.k, [&](llvm::Value* q) {
+    auto c_at = [&](int64_t r, int64_t v) {
+      llvm::Value* i = b_.CreateAdd(i0, kernel_.index(r));
+      llvm::Value* row = b_.CreateAdd(b_.CreateMul(i, kernel_.index(s_.n)), j0);
+      return kernel_.element_address(c_, dtype_, b_.CreateAdd(row, kernel_.index(v * lanes_)));
+    };
+    std::vector<llvm::Value*> slots;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t v = 0; v < vectors; ++v) {
+        slots.push_back(kernel_.entry_alloca(vector_));
+        llvm::Value* start = llvm::Constant::getNullValue(vector_);
+        if (depth.accumulate) {
+          const bool masked = partial && v == vectors - 1;
+          const llvm::Align align(ir::dtype_size(dtype_));
+          llvm::Value* sum = nullptr;
+          if (masked)
+            sum = b_.CreateMaskedLoad(vector_, c_at(r, v), align, mask(last_lanes), start);
+          else
+            sum = b_.CreateAlignedLoad(vector_, c_at(r, v), align);
+          start = b_.CreateSelect(depth.accumulate, sum, start);
+        }
+        b_.CreateStore(start, slots.back());
+      }
+    kernel_.for_between(depth.begin, depth.end, [&](llvm::Value* q) {
       std::vector<llvm::Value*> columns;
       llvm::Value* row = b_.CreateAdd(b_.CreateMul(q, kernel_.index(row_stride)), first);
       for (int64_t v = 0; v < vectors; ++v) {
@@ -170,16 +207,10 @@ class GemmEmitter {
         }
       }
     });
-    for (int64_t r = 0; r < rows; ++r) {
-      llvm::Value* i = b_.CreateAdd(i0, kernel_.index(r));
-      llvm::Value* row = b_.CreateAdd(b_.CreateMul(i, kernel_.index(s_.n)), j0);
-      for (int64_t v = 0; v < vectors; ++v) {
-        llvm::Value* at =
-            kernel_.element_address(c_, dtype_, b_.CreateAdd(row, kernel_.index(v * lanes_)));
-        store_vector(b_.CreateLoad(vector_, slots[r * vectors + v]), at,
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t v = 0; v < vectors; ++v)
+        store_vector(b_.CreateLoad(vector_, slots[r * vectors + v]), c_at(r, v),
                      partial && v == vectors - 1, last_lanes);
-      }
-    }
   }
 
   KernelEmitter& kernel_;

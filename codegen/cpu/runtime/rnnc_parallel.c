@@ -25,27 +25,19 @@ typedef struct {
   pthread_cond_t wake;
   atomic_int sleepers;
   atomic_ullong generation;
-  atomic_llong next_part, done_parts;
+  atomic_int claimed[RNNC_MAX_PARTS]; /* per part: taken in the current region */
+  atomic_llong done_parts;
   atomic_int stop;
   rnnc_part_function body;
   void* context;
   int32_t errors[RNNC_MAX_PARTS];
 } rnnc_pool;
 
-static rnnc_pool pool = {PTHREAD_ONCE_INIT,
-                         1,
-                         {0},
-                         ATOMIC_FLAG_INIT,
-                         PTHREAD_MUTEX_INITIALIZER,
-                         PTHREAD_COND_INITIALIZER,
-                         0,
-                         0,
-                         0,
-                         0,
-                         0,
-                         NULL,
-                         NULL,
-                         {0}};
+static rnnc_pool pool = {.once = PTHREAD_ONCE_INIT,
+                         .parts = 1,
+                         .busy = ATOMIC_FLAG_INIT,
+                         .lock = PTHREAD_MUTEX_INITIALIZER,
+                         .wake = PTHREAD_COND_INITIALIZER};
 
 static void relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -53,19 +45,21 @@ static void relax(void) {
 #endif
 }
 
-/* Runs parts of the current region until none is left unclaimed. */
-static void claim_parts(void) {
+/* Runs parts of the current region until none is left unclaimed: participant `self` first
+ * takes part `self`, so that a product's column block (and the panel of weights it streams)
+ * stays with the same core from one step to the next, then any part still free. */
+static void claim_parts(int64_t self) {
   const int64_t parts = pool.parts;
-  for (;;) {
-    const int64_t part = atomic_fetch_add(&pool.next_part, 1);
-    if (part >= parts) return;
+  for (int64_t k = 0; k < parts; ++k) {
+    const int64_t part = (self + k) % parts;
+    if (atomic_exchange(&pool.claimed[part], 1)) continue;
     pool.errors[part] = pool.body(pool.context, part, parts);
     atomic_fetch_add(&pool.done_parts, 1);
   }
 }
 
-static void* worker_main(void* unused) {
-  (void)unused;
+static void* worker_main(void* participant) {
+  const int64_t self = (int64_t)(intptr_t)participant;
   unsigned long long seen = 0;
   for (;;) {
     unsigned long long now = atomic_load(&pool.generation);
@@ -89,7 +83,7 @@ static void* worker_main(void* unused) {
     }
     if (atomic_load(&pool.stop)) return NULL;
     seen = now;
-    claim_parts();
+    claim_parts(self);
   }
 }
 
@@ -101,15 +95,14 @@ static void start_pool(void) {
     long wanted = strtol(setting, NULL, 10);
     parts = wanted < 1 ? 1 : wanted > RNNC_MAX_PARTS ? RNNC_MAX_PARTS : wanted;
   }
-  /* Every part index is claimed once per region; no region has started yet. */
-  atomic_store(&pool.next_part, parts);
+  /* No region has started yet: every part counts as taken. */
+  for (int64_t part = 0; part < RNNC_MAX_PARTS; ++part) atomic_store(&pool.claimed[part], 1);
   int64_t started = 1;
   for (int64_t part = 1; part < parts; ++part) {
-    if (pthread_create(&pool.workers[part], NULL, worker_main, NULL) != 0) break;
+    if (pthread_create(&pool.workers[part], NULL, worker_main, (void*)(intptr_t)part) != 0) break;
     started = part + 1;
   }
   pool.parts = started;
-  atomic_store(&pool.next_part, started);
 }
 
 /* Stops the workers when the program (or the library holding this copy) goes away, so no
@@ -133,14 +126,14 @@ int32_t RNNC_PARALLEL_NAME(rnnc_part_function body, void* context) {
   pool.body = body;
   pool.context = context;
   atomic_store(&pool.done_parts, 0);
-  atomic_store(&pool.next_part, 0);
+  for (int64_t part = 0; part < parts; ++part) atomic_store(&pool.claimed[part], 0);
   atomic_fetch_add(&pool.generation, 1);
   if (atomic_load(&pool.sleepers) > 0) {
     pthread_mutex_lock(&pool.lock);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
   }
-  claim_parts();
+  claim_parts(0);
   for (int poll = 0; atomic_load(&pool.done_parts) < parts; ++poll)
     if (poll < RNNC_YIELD_POLLS)
       relax();
