@@ -24,4 +24,8 @@ void check_bindings(const ir::Graph& graph, const Bindings& inputs, const Bindin
   }
 }
 
+void Executable::run_into(const Bindings& inputs, Bindings& state, Bindings& outputs) {
+  outputs = run(inputs, state);
+}
+
 }  // namespace rnnc

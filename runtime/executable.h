@@ -13,6 +13,11 @@ class Executable {
   /// Returns the graph's outputs by name. Throws rnnc::Error on missing or mistyped
   /// bindings and on bad data (an index out of range).
   virtual Bindings run(const Bindings& inputs, Bindings& state) = 0;
+  /// Runs the graph once like run(), leaving the outputs in `outputs`. Backends that can write
+  /// into the caller's memory reuse a tensor already there with the output's name and type
+  /// (what a loop calling the graph again and again wants: no fresh memory, no page faults
+  /// per call); the others, and this default, replace the contents with run()'s result.
+  virtual void run_into(const Bindings& inputs, Bindings& state, Bindings& outputs);
 };
 
 /// Checks that `inputs` and `state` bind every input and parameter of `graph` with its

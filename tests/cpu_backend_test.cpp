@@ -15,6 +15,7 @@
 #include "ir/parser.h"
 #include "runtime/initializers.h"
 #include "runtime/npy.h"
+#include "tests/support/backend_cases.h"
 #include "tests/support/errors.h"
 #include "tests/support/programs.h"
 
@@ -92,6 +93,37 @@ TEST(CpuBackend, LargeElementwiseStepsAreSplitAcrossThePool) {
   EXPECT_EQ(cpu::render_llvm_ir(*elementwise_graph(16, 129), {}, false).find("@rnnc_run_parallel"),
             std::string::npos)
       << "too small to split";
+}
+
+TEST(CpuBackend, RunIntoReusesTheOutputTensorsAndMatchesRun) {
+  // The same bits as run() from fresh zeroed outputs, on the second call too (every kernel
+  // writes all of its result), in the same memory; a tensor of another type is replaced and a
+  // name that is no output is dropped.
+  for (auto& graph : {cases::rnn(DType::f32, 6, 3, 5, true, true), cases::every_op(DType::f32)}) {
+    auto executable = codegen::compile(*graph, "cpu");
+    Bindings outputs{{"not_an_output", Tensor(TensorType{DType::f32, {2}})}};
+    const std::string first = graph->outputs().at(0).name;
+    outputs[first] = Tensor(TensorType{DType::f64, {1}});
+    std::map<std::string, const void*> memory;
+    for (uint64_t seed : {5, 6}) {
+      Bindings state;
+      Bindings inputs = cases::random_bindings(*graph, seed, state);
+      Bindings state_into = state;
+      Bindings want = executable->run(inputs, state);
+      executable->run_into(inputs, state_into, outputs);
+      ASSERT_EQ(outputs.size(), want.size()) << graph->name();
+      for (const auto& [name, tensor] : want) {
+        ASSERT_EQ(outputs.at(name).type(), tensor.type()) << name;
+        EXPECT_EQ(max_relative_difference(outputs.at(name), tensor), 0.0) << name;
+        if (seed == 6) {
+          EXPECT_EQ(memory.at(name), outputs.at(name).raw()) << name;
+        }
+        memory[name] = outputs.at(name).raw();
+      }
+      for (const auto& [name, tensor] : state)
+        EXPECT_EQ(max_relative_difference(state_into.at(name), tensor), 0.0) << name;
+    }
+  }
 }
 
 TEST(CpuBackend, UnknownTargetCpuIsAnError) {

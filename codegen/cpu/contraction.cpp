@@ -75,7 +75,9 @@ void emit_matmul(KernelEmitter& kernel) {
   if (k == 0) return kernel.zero_bytes(c, kernel.index(out.num_elements() * ir::dtype_size(dtype)));
   if (dtype != DType::i32) {
     const bool packed = kernel.module().packed_b_steps().count(&step) != 0;
-    if (generated_gemm_fits(node, packed)) return emit_generated_gemm(kernel, packed);
+    if (generated_gemm_fits(node, packed))
+      return emit_generated_gemm(kernel, packed,
+                                 kernel.module().packed_a_steps().count(&step) != 0);
     llvm::FunctionCallee callee = gemm(kernel.module(), dtype);
     llvm::Type* scalar = kernel.module().element_type(dtype);
     kernel.for_range(batch, [&](llvm::Value* p) {

@@ -47,6 +47,12 @@ const CompileTimes& CpuExecutable::compile_times() const { return state_->times;
 const ir::Program& CpuExecutable::program() const { return state_->program; }
 
 Bindings CpuExecutable::run(const Bindings& inputs, Bindings& state) {
+  Bindings outputs;
+  run_into(inputs, state, outputs);
+  return outputs;
+}
+
+void CpuExecutable::run_into(const Bindings& inputs, Bindings& state, Bindings& outputs) {
   const ir::Graph& graph = *state_->graph;
   const ir::Program& program = state_->program;
   check_bindings(graph, inputs, state);
@@ -61,15 +67,17 @@ Bindings CpuExecutable::run(const Bindings& inputs, Bindings& state) {
   std::vector<ir::Node*> parameter_nodes = graph.nodes_of(ir::OpKind::Parameter);
   for (size_t i = 0; i < program.parameters.size(); ++i)
     bind(program.parameters[i], state.at(parameter_nodes.at(i)->result()->name()).raw());
-  Bindings outputs;
+  for (auto it = outputs.begin(); it != outputs.end();)  // only the graph's outputs stay
+    it = graph.output(it->first) ? std::next(it) : outputs.erase(it);
   for (size_t i = 0; i < program.outputs.size(); ++i) {
     const ir::GraphOutput& output = graph.outputs().at(i);
-    Tensor& tensor = outputs[output.name] = Tensor(output.value->type());
-    bind(program.outputs[i], tensor.raw());
+    auto found = outputs.find(output.name);
+    if (found == outputs.end() || found->second.type() != output.value->type())
+      found = outputs.insert_or_assign(output.name, Tensor(output.value->type())).first;
+    bind(program.outputs[i], found->second.raw());
   }
   int32_t code = state_->code->entry()(externals.data(), state_->arena.get());
   if (code != 0) throw Error(state_->errors.at(code - 1));
-  return outputs;
 }
 
 std::unique_ptr<CpuExecutable> compile(const ir::Graph& graph,

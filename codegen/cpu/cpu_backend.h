@@ -39,6 +39,8 @@ class CpuExecutable final : public Executable {
   /// gather index out of range, scan lengths outside [1, T]) throws rnnc::Error naming the
   /// node.
   Bindings run(const Bindings& inputs, Bindings& state) override;
+  /// Writes straight into the tensors of `outputs` that have an output's name and type.
+  void run_into(const Bindings& inputs, Bindings& state, Bindings& outputs) override;
 
   /// How long compiling took, by stage.
   const CompileTimes& compile_times() const;

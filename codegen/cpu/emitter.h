@@ -70,6 +70,8 @@ class ModuleContext {
   /// Matmul steps whose loop-invariant B operand the enclosing loop has packed in panels
   /// (its kernel receives the packed copy as B; see emit_generated_gemm).
   std::set<const ir::Step*>& packed_b_steps() { return packed_b_steps_; }
+  /// The matmul steps whose transposed A operand arrives packed (emit_generated_gemm).
+  std::set<const ir::Step*>& packed_a_steps() { return packed_a_steps_; }
 
   /// Reserves `bytes` of scratch memory, which the entry function finds after the program's
   /// arena (at Program::arena_bytes rounded up to Program::kAlignment); returns its offset
@@ -86,6 +88,7 @@ class ModuleContext {
   int64_t next_function_ = 0;
   int64_t vector_bytes_ = 16;
   std::set<const ir::Step*> packed_b_steps_;
+  std::set<const ir::Step*> packed_a_steps_;
   std::string parallel_symbol_;
   int64_t scratch_bytes_ = 0;
 };
@@ -240,13 +243,22 @@ bool generated_gemm_fits(const ir::Node& node, bool b_packed);
 /// `b_packed`, B (rank 2, transposed by the node or not) arrives packed in panels: for each
 /// block of generated_gemm_panel_columns() columns, K rows of that many elements (the last
 /// block zero padded), each panel aligned to the vector width.
-void emit_generated_gemm(KernelEmitter& kernel, bool b_packed);
+/// With `a_packed`, a transposed A (stored K x M) arrives packed the same way with panels of
+/// generated_gemm_a_panel_rows() columns of the stored matrix: for each block of that many
+/// rows of A, K groups of that many elements (the last block zero padded), so that a row tile
+/// reads A sequentially whatever M's power of two.
+void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed = false);
 /// Emits code packing B (K x N of `dtype`; `transposed`: `source` holds B^T, N x K, else B)
 /// into panels at `packed` (emit_generated_gemm's layout, vector aligned): transposed
 /// sources go through in-register transposes of lanes x lanes blocks. From
 /// kParallelPackMinElements elements on, the panels are shared out across the thread pool.
+/// `width`: the panels' columns (0: generated_gemm_panel_columns; a transposed source needs
+/// that width, an untransposed one takes any).
 void emit_pack_panels(FunctionEmitter& function, llvm::Value* source, llvm::Value* packed,
-                      ir::DType dtype, int64_t k, int64_t n, bool transposed);
+                      ir::DType dtype, int64_t k, int64_t n, bool transposed, int64_t width = 0);
+/// The rows of one panel of a packed transposed A operand (stored K x M): a cache line of
+/// elements, a whole number of generated products' register tiles.
+int64_t generated_gemm_a_panel_rows(ir::DType dtype);
 /// The columns of one panel of a packed B operand of `dtype`: the column block of a
 /// generated product's register tile.
 int64_t generated_gemm_panel_columns(const ModuleContext& module, ir::DType dtype);

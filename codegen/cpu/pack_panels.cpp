@@ -42,10 +42,10 @@ std::vector<llvm::Value*> transpose_in_registers(llvm::IRBuilder<>& b,
 /// Emits, in `f`, the packing of the panels of part `part` of `parts` (i64 values; null: all
 /// panels); the last part also packs the partial last panel.
 void pack_part(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir::DType dtype,
-               int64_t k, int64_t n, bool transposed, llvm::Value* part, llvm::Value* parts) {
+               int64_t k, int64_t n, bool transposed, int64_t width, llvm::Value* part,
+               llvm::Value* parts) {
   llvm::IRBuilder<>& b = f.builder();
   ModuleContext& module = f.module();
-  const int64_t width = generated_gemm_panel_columns(module, dtype);
   const int64_t size = ir::dtype_size(dtype);
   const int64_t lanes = module.vector_bytes() / size;
   llvm::Type* element = module.element_type(dtype);
@@ -122,16 +122,16 @@ void pack_part(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir:
 }  // namespace
 
 void emit_pack_panels(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir::DType dtype,
-                      int64_t k, int64_t n, bool transposed) {
+                      int64_t k, int64_t n, bool transposed, int64_t width) {
   ModuleContext& module = f.module();
-  const int64_t width = generated_gemm_panel_columns(module, dtype);
+  if (width == 0) width = generated_gemm_panel_columns(module, dtype);
   if (module.parallel_symbol().empty() || n <= width || k * n < kParallelPackMinElements)
-    return pack_part(f, source, packed, dtype, k, n, transposed, nullptr, nullptr);
+    return pack_part(f, source, packed, dtype, k, n, transposed, width, nullptr, nullptr);
   ParallelRegion region =
       emit_parallel_call(f, module.function_name("pack_panels"), {source, packed});
   FunctionEmitter part(module, region.function);
   pack_part(part, region.load_pointer(part, 0), region.load_pointer(part, 1), dtype, k, n,
-            transposed, region.index(), region.parts());
+            transposed, width, region.index(), region.parts());
   part.finish();
 }
 

@@ -158,17 +158,29 @@ class ProgramEmitter {
 
   /// One kernel function per step, called from the entry function with its buffers.
   void emit_kernel(const ir::Step& step) {
+    llvm::Value* packed_a = nullptr;
     if (top_level_packed_.count(&step)) {
       packed_[&step] = pack_panels(
           step.operands.at(1), step.node->attrs().get_int("transpose_b") != 0, top_level_panels_);
       module_.packed_b_steps().insert(&step);
+      if (step.node->attrs().get_int("transpose_a") != 0) {
+        // A transposed A's rows are columns of the stored K x M matrix, M elements apart:
+        // packed, a row tile reads them sequentially.
+        const ir::TensorType& type = program_.buffers.at(step.operands.at(0)).type;
+        packed_a = top_level_a_panels_;
+        emit_pack_panels(main_, address(step.operands.at(0)), packed_a, type.dtype,
+                         type.shape.at(0), type.shape.at(1), false,
+                         generated_gemm_a_panel_rows(type.dtype));
+        module_.packed_a_steps().insert(&step);
+      }
     }
     std::vector<BufferId> buffers;
     auto packed = packed_.find(&step);
     for (const auto* list : {&step.operands, &step.results})
       for (BufferId id : *list) {
         Extent e = extent(id);
-        const bool packed_operand = packed != packed_.end() && id == step.operands.at(1);
+        const bool packed_operand = (packed != packed_.end() && id == step.operands.at(1)) ||
+                                    (packed_a && id == step.operands.at(0));
         bool direct = e.root == Placement::constant && !e.loop_dependent && !packed_operand;
         if (!direct && std::find(buffers.begin(), buffers.end(), id) == buffers.end())
           buffers.push_back(id);
@@ -232,9 +244,14 @@ class ProgramEmitter {
     }
     kernel.finish();
     std::vector<llvm::Value*> call_arguments;
-    for (BufferId id : buffers)
-      call_arguments.push_back(packed != packed_.end() && id == step.operands.at(1) ? packed->second
-                                                                                    : address(id));
+    for (BufferId id : buffers) {
+      if (packed != packed_.end() && id == step.operands.at(1))
+        call_arguments.push_back(packed->second);
+      else if (packed_a && id == step.operands.at(0))
+        call_arguments.push_back(packed_a);
+      else
+        call_arguments.push_back(address(id));
+    }
     if (first_positions) call_arguments.push_back(first_positions);
     main_.call_checked(function, call_arguments);
   }
@@ -320,14 +337,25 @@ class ProgramEmitter {
   /// One scratch region, as large as the largest, for the panels of every top-level product
   /// that packs_at_top_level (they run one after the other).
   void reserve_top_level_panels() {
-    int64_t bytes = 0;
+    int64_t bytes = 0, a_bytes = 0;
     for (const ir::Step& step : program_.steps)
       if (packs_at_top_level(step)) {
         top_level_packed_.insert(&step);
         bytes = std::max(bytes, panel_bytes(step.operands.at(1),
                                             step.node->attrs().get_int("transpose_b") != 0));
+        if (step.node->attrs().get_int("transpose_a") != 0)
+          a_bytes = std::max(a_bytes, a_panel_bytes(step.operands.at(0)));
       }
     if (bytes > 0) top_level_panels_ = scratch_address(module_.reserve_scratch(bytes));
+    if (a_bytes > 0) top_level_a_panels_ = scratch_address(module_.reserve_scratch(a_bytes));
+  }
+
+  /// The bytes of the panels of transposed A operand `id` (stored K x M).
+  int64_t a_panel_bytes(BufferId id) const {
+    const ir::TensorType& type = program_.buffers.at(id).type;
+    const int64_t width = generated_gemm_a_panel_rows(type.dtype);
+    return (type.shape.at(1) + width - 1) / width * type.shape.at(0) * width *
+           ir::dtype_size(type.dtype);
   }
 
   /// A scan: T iterations of the body, each followed by the write-back of the body outputs
@@ -404,6 +432,7 @@ class ProgramEmitter {
   /// The top-level products whose B is packed just before them, and their panels' region.
   std::set<const ir::Step*> top_level_packed_;
   llvm::Value* top_level_panels_ = nullptr;
+  llvm::Value* top_level_a_panels_ = nullptr;  ///< transposed A operands
 };
 
 }  // namespace

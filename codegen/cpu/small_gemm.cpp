@@ -42,8 +42,14 @@ GemmShape gemm_shape(const ir::Node& node) {
 
 class GemmEmitter {
  public:
-  GemmEmitter(KernelEmitter& kernel, const GemmShape& shape, DType dtype, bool panels)
-      : kernel_(kernel), b_(kernel.builder()), s_(shape), dtype_(dtype), panels_(panels) {
+  GemmEmitter(KernelEmitter& kernel, const GemmShape& shape, DType dtype, bool panels,
+              bool a_panels = false)
+      : kernel_(kernel),
+        b_(kernel.builder()),
+        s_(shape),
+        dtype_(dtype),
+        panels_(panels),
+        a_panels_(a_panels) {
     scalar_ = kernel.module().element_type(dtype);
     lanes_ = kernel.module().vector_bytes() / static_cast<int64_t>(ir::dtype_size(dtype));
     vector_ = llvm::FixedVectorType::get(scalar_, static_cast<unsigned>(lanes_));
@@ -197,6 +203,14 @@ class GemmEmitter {
         llvm::Value* i = b_.CreateAdd(i0, kernel_.index(r));
         llvm::Value* a_at = s_.ta ? b_.CreateAdd(b_.CreateMul(q, kernel_.index(s_.m)), i)
                                   : b_.CreateAdd(b_.CreateMul(i, kernel_.index(s_.k)), q);
+        if (a_panels_) {
+          // Row i is lane i % W of group q of panel i / W (W = generated_gemm_a_panel_rows).
+          const int64_t w = generated_gemm_a_panel_rows(dtype_);
+          llvm::Value* panel = b_.CreateUDiv(i, kernel_.index(w));
+          a_at = b_.CreateAdd(b_.CreateAdd(b_.CreateMul(panel, kernel_.index(s_.k * w)),
+                                           b_.CreateMul(q, kernel_.index(w))),
+                              b_.CreateURem(i, kernel_.index(w)));
+        }
         llvm::Value* scalar = b_.CreateLoad(scalar_, kernel_.element_address(a_, dtype_, a_at));
         llvm::Value* splat = b_.CreateVectorSplat(static_cast<unsigned>(lanes_), scalar);
         for (int64_t v = 0; v < vectors; ++v) {
@@ -219,7 +233,7 @@ class GemmEmitter {
   DType dtype_;
   llvm::Type* scalar_ = nullptr;
   llvm::FixedVectorType* vector_ = nullptr;
-  bool panels_ = false;
+  bool panels_ = false, a_panels_ = false;
   int64_t lanes_ = 0, rows_ = 0, vectors_ = 0;
   llvm::Value *a_ = nullptr, *bmat_ = nullptr, *c_ = nullptr;
 };
@@ -242,7 +256,11 @@ int64_t generated_gemm_panel_columns(const ModuleContext& module, ir::DType dtyp
          static_cast<int64_t>(ir::dtype_size(dtype));
 }
 
-void emit_generated_gemm(KernelEmitter& kernel, bool b_packed) {
+int64_t generated_gemm_a_panel_rows(ir::DType dtype) {
+  return 64 / static_cast<int64_t>(ir::dtype_size(dtype));
+}
+
+void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
   const ir::Step& step = kernel.step();
   const ir::Node& node = *step.node;
   GemmShape shape = gemm_shape(node);
@@ -256,13 +274,13 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed) {
                         shape.m * shape.n * shape.k * shape.batch >= kParallelGemmMinMacs &&
                         GemmEmitter(kernel, shape, dtype, b_packed).full_blocks() >= 2;
   if (!parallel) {
-    GemmEmitter(kernel, shape, dtype, b_packed)
+    GemmEmitter(kernel, shape, dtype, b_packed, a_packed)
         .emit(kernel.pointer(a), kernel.pointer(b), kernel.pointer(c));
     return;
   }
   emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
     part.function()->addFnAttr("min-legal-vector-width", vector_width);
-    GemmEmitter(part, shape, dtype, b_packed)
+    GemmEmitter(part, shape, dtype, b_packed, a_packed)
         .emit(part.pointer(a), part.pointer(b), part.pointer(c), index, parts);
   });
 }
