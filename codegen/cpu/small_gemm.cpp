@@ -1,13 +1,17 @@
-// Small f32/f64 products as generated code: a register-tiled, explicitly vectorized loop nest
-// (no call, no threads), used where cblas_sgemm's per-call overhead and OpenBLAS's thread
-// hand-off cost more than the arithmetic (a scan step's recurrent product at small batch).
+// f32/f64 products as generated code: a register-tiled, explicitly vectorized loop nest, split
+// by column blocks across rnnc's thread pool when large: a scan step's recurrent product (where
+// cblas_sgemm's per-call overhead and OpenBLAS's thread hand-off cost more than the
+// arithmetic) and, with B packed just before them, large top-level products (where OpenBLAS's
+// own threads would compete with the pool's).
 //
 // C[i, j] = sum_k A(i, k) * B(k, j), with j contiguous in C and in B: B(k, j..j+V) is one vector
 // load. A tile of MR rows by NR vectors of C lives in registers while k runs; A(i, k) is one
-// scalar broadcast (A may be transposed). A transposed B is only taken pre-packed: the scan
-// loop packs a loop-invariant B (transposed or not) once before its loop into panels, one
-// column block after another, each K rows of exactly one block's width (zero padded), so
-// that a tile streams its B panel contiguously (program_renderer.cpp).
+// scalar broadcast (A may be transposed, then packed too at the top level). A transposed B is
+// only taken pre-packed: the scan loop packs a loop-invariant B (transposed or not) once before
+// its loop into panels, one column block after another, each K rows of exactly one block's
+// width (zero padded), so that a tile streams its B panel contiguously; a large top-level
+// product gets its B packed just before it (program_renderer.cpp). k runs in slices of
+// kGemmDepthSlice so that a slice of a panel stays in cache while every row tile reads it.
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/Intrinsics.h>
 
