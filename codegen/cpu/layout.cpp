@@ -67,6 +67,19 @@ llvm::Value* checked_row(KernelEmitter& kernel, llvm::Value* index, int64_t rows
   return row;
 }
 
+/// to[j] += from[j] for the `elements` of a row.
+void add_row(KernelEmitter& kernel, llvm::Value* to, llvm::Value* from, DType dtype,
+             int64_t elements) {
+  llvm::IRBuilder<>& b = kernel.builder();
+  llvm::Type* type = kernel.module().element_type(dtype);
+  kernel.for_range(elements, [&](llvm::Value* j) {
+    llvm::Value* slot = kernel.element_address(to, dtype, j);
+    llvm::Value* update = b.CreateLoad(type, kernel.element_address(from, dtype, j));
+    llvm::Value* sum = b.CreateLoad(type, slot);
+    b.CreateStore(dtype == DType::i32 ? b.CreateAdd(sum, update) : b.CreateFAdd(sum, update), slot);
+  });
+}
+
 }  // namespace
 
 void emit_layout(KernelEmitter& kernel) {
@@ -191,7 +204,6 @@ void emit_scatter_add(KernelEmitter& kernel) {
   const int32_t code =
       kernel.error("scatter_add index out of range [0, " + std::to_string(rows) + ")");
   llvm::IRBuilder<>& b = kernel.builder();
-  llvm::Type* type = kernel.module().element_type(out.dtype);
   llvm::Value* indices = kernel.pointer(step.operands.at(0));
   llvm::Value* updates = kernel.pointer(step.operands.at(1));
   llvm::Value* result = kernel.pointer(step.results.at(0));
@@ -204,13 +216,7 @@ void emit_scatter_add(KernelEmitter& kernel) {
         kernel.element_address(result, out.dtype, b.CreateMul(row, kernel.index(row_elements)));
     llvm::Value* from =
         kernel.element_address(updates, out.dtype, b.CreateMul(i, kernel.index(row_elements)));
-    kernel.for_range(row_elements, [&](llvm::Value* j) {
-      llvm::Value* slot = kernel.element_address(to, out.dtype, j);
-      llvm::Value* update = b.CreateLoad(type, kernel.element_address(from, out.dtype, j));
-      llvm::Value* sum = b.CreateLoad(type, slot);
-      b.CreateStore(out.dtype == DType::i32 ? b.CreateAdd(sum, update) : b.CreateFAdd(sum, update),
-                    slot);
-    });
+    add_row(kernel, to, from, out.dtype, row_elements);
   });
 }
 
@@ -225,7 +231,6 @@ void emit_coalesce_rows(KernelEmitter& kernel, llvm::Value* first_positions) {
   const int32_t code =
       kernel.error("coalesce_rows index out of range [0, " + std::to_string(rows) + ")");
   llvm::IRBuilder<>& b = kernel.builder();
-  llvm::Type* type = kernel.module().element_type(out.dtype);
   llvm::Value* indices = kernel.pointer(step.operands.at(0));
   llvm::Value* updates = kernel.pointer(step.operands.at(1));
   llvm::Value* result = kernel.pointer(step.results.at(0));
@@ -251,14 +256,7 @@ void emit_coalesce_rows(KernelEmitter& kernel, llvm::Value* first_positions) {
     kernel.if_then(repeated, [&] {
       kernel.zero_bytes(to, kernel.index(row_bytes));
       llvm::Value* first = kernel.byte_address(result, b.CreateMul(seen, kernel.index(row_bytes)));
-      kernel.for_range(row_elements, [&](llvm::Value* j) {
-        llvm::Value* sum_slot = kernel.element_address(first, out.dtype, j);
-        llvm::Value* update = b.CreateLoad(type, kernel.element_address(from, out.dtype, j));
-        llvm::Value* sum = b.CreateLoad(type, sum_slot);
-        b.CreateStore(
-            out.dtype == DType::i32 ? b.CreateAdd(sum, update) : b.CreateFAdd(sum, update),
-            sum_slot);
-      });
+      add_row(kernel, first, from, out.dtype, row_elements);
     });
   });
 }
