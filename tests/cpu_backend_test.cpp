@@ -126,6 +126,34 @@ TEST(CpuBackend, RunIntoReusesTheOutputTensorsAndMatchesRun) {
   }
 }
 
+TEST(CpuBackend, SlicesReadOnlyByTheNextElementwiseStepAreReadInPlace) {
+  // Gate-like column slices of one buffer feeding one fused step are not copied out; a slice
+  // that another step also reads is.
+  for (bool shared : {false, true}) {
+    auto graph = std::make_unique<Graph>("slices");
+    Value* x = graph->add_input("x", {DType::f32, {5, 12}});
+    Value* w = graph->add_input("w", {DType::f32, {5, 12}});
+    Value* gates = build::mul(x, w);
+    Value* a = build::slice(gates, {0, 0}, {5, 4});
+    Value* b = build::slice(gates, {0, 4}, {5, 8});
+    Value* c = build::slice(gates, {0, 8}, {5, 12});
+    graph->add_output("y", build::add(build::mul(build::tanh(a), build::sigmoid(b)), c));
+    if (shared) graph->add_output("c", build::matmul(c, build::transpose(c, {1, 0})));
+    codegen::CompileOptions options;
+    options.target_cpu = "x86-64-v3";
+    std::string ir = cpu::render_llvm_ir(*graph, options, false);
+    EXPECT_EQ(ir.find("call i32 @kernel") != std::string::npos &&
+                  ir.find("_layout_slice") != std::string::npos,
+              shared)
+        << ir;
+    Bindings inputs = random_inputs(*graph, 4), state;
+    Bindings want = interp::run_graph(*graph, inputs, state);
+    Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
+    for (const auto& [name, tensor] : want)
+      EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-6) << name;
+  }
+}
+
 TEST(CpuBackend, UnknownTargetCpuIsAnError) {
   auto graph = elementwise_graph(2, 3);
   codegen::CompileOptions options;

@@ -61,7 +61,6 @@ class ExpressionEmitter {
     merge_dimensions();
   }
 
-  /// The number of elements times the number of ops computed per element.
   /// About what one element of `kind` costs, in simple ops: a transcendental is a range
   /// reduction and a polynomial (math.cpp).
   static int64_t op_cost(OpKind kind) {
@@ -80,6 +79,7 @@ class ExpressionEmitter {
     }
   }
 
+  /// The number of elements times the number of ops computed per element.
   int64_t work() const {
     const ir::Node& node = *kernel_.step().node;
     int64_t ops = op_cost(node.kind());
@@ -169,6 +169,15 @@ class ExpressionEmitter {
     return bound_.count(value) || kind == OpKind::Constant || kind == OpKind::Iota;
   }
 
+  /// Where operand `value` is a slice read in place (ModuleContext::slice_views), its view.
+  const ModuleContext::SliceView* slice_view(const ir::Value* value) const {
+    auto bound = bound_.find(value);
+    if (bound == bound_.end()) return nullptr;
+    const auto& views = kernel_.module().slice_views();
+    auto view = views.find(bound->second);
+    return view == views.end() ? nullptr : &view->second;
+  }
+
   /// Phase 1: finds the loaded leaves and their strides.
   void collect(const ir::Value* value, const IndexMap& map) {
     Key key{value, map};
@@ -179,6 +188,7 @@ class ExpressionEmitter {
       leaf.dtype = value->dtype();
       leaf.strides.assign(space_.size(), 0);
       std::vector<int64_t> row_major = ir::row_major_strides(value->shape());
+      if (const auto* view = slice_view(value)) row_major = view->strides;
       for (size_t j = 0; j < map.size(); ++j)
         if (map[j] >= 0) leaf.strides[map[j]] += row_major[j];
       leaf_index_[key] = leaves_.size();
@@ -226,7 +236,10 @@ class ExpressionEmitter {
     if (!leaf.base) {
       const ir::Value* value = key.first;
       auto found = bound_.find(value);
-      if (found != bound_.end()) {
+      if (const auto* view = slice_view(value)) {
+        leaf.base = kernel_.element_address(kernel_.pointer(view->source), leaf.dtype,
+                                            kernel_.index(view->offset));
+      } else if (found != bound_.end()) {
         leaf.base = kernel_.pointer(found->second);
       } else {
         Tensor values = interp::evaluate_constant(*value->producer());

@@ -64,6 +64,7 @@ class ProgramEmitter {
   }
 
   void emit() {
+    count_readers(program_.steps);
     reserve_top_level_panels();
     emit_steps(program_.steps);
     main_.finish();
@@ -127,8 +128,62 @@ class ProgramEmitter {
     return nullptr;
   }
 
-  void emit_steps(const std::vector<ir::Step>& steps) {
+  /// How many steps (and loop write-backs) read each buffer.
+  void count_readers(const std::vector<ir::Step>& steps) {
     for (const ir::Step& step : steps) {
+      for (BufferId id : step.operands) ++readers_[id];
+      for (BufferId id : step.body_outputs) ++readers_[id];
+      count_readers(step.body);
+    }
+  }
+
+  /// True for a slice step that copies out an arena buffer which only `steps[next]`, an
+  /// elementwise step, reads.
+  bool slice_for(const std::vector<ir::Step>& steps, size_t at, size_t next) const {
+    const ir::Step& step = steps[at];
+    if (step.kind != StepKind::layout || step.node->kind() != ir::OpKind::Slice ||
+        next >= steps.size() || steps[next].kind != StepKind::elementwise)
+      return false;
+    const BufferId slice = step.results.at(0);
+    const auto& consumer = steps[next].operands;
+    return program_.buffers.at(slice).placement == Placement::arena && readers_.count(slice) &&
+           readers_.at(slice) == 1 &&
+           std::find(consumer.begin(), consumer.end(), slice) != consumer.end();
+  }
+
+  /// Slices (a gate's columns of a step's pre-activations) read only by the elementwise step
+  /// right after them are not copied out: that step reads them in place
+  /// (ModuleContext::slice_views), unless it writes over their source.
+  void elide_slices(const std::vector<ir::Step>& steps) {
+    for (size_t i = 0; i < steps.size(); ++i) {
+      size_t next = i;
+      while (next < steps.size() && steps[next].kind == StepKind::layout &&
+             steps[next].node->kind() == ir::OpKind::Slice)
+        ++next;
+      for (size_t at = i; at < next; ++at) {
+        if (!slice_for(steps, at, next)) continue;
+        const ir::Step& step = steps[at];
+        const BufferId source = step.operands.at(0);
+        const Extent from = extent(source);
+        bool clobbered = from.root == Placement::constant;
+        for (BufferId id : steps[next].results) clobbered = clobbered || overlap(extent(id), from);
+        if (clobbered) continue;
+        ModuleContext::SliceView view;
+        view.source = source;
+        view.strides = ir::row_major_strides(program_.buffers.at(source).type.shape);
+        const std::vector<int64_t>& starts = step.node->attrs().get_ints("starts");
+        for (size_t d = 0; d < starts.size(); ++d) view.offset += starts[d] * view.strides[d];
+        module_.slice_views()[step.results.at(0)] = view;
+        elided_.insert(&step);
+      }
+      i = std::max(i, next);
+    }
+  }
+
+  void emit_steps(const std::vector<ir::Step>& steps) {
+    elide_slices(steps);
+    for (const ir::Step& step : steps) {
+      if (elided_.count(&step)) continue;
       switch (step.kind) {
         case StepKind::copy:
           emit_copy(step);
@@ -176,7 +231,13 @@ class ProgramEmitter {
     }
     std::vector<BufferId> buffers;
     auto packed = packed_.find(&step);
-    for (const auto* list : {&step.operands, &step.results})
+    std::vector<BufferId> operands = step.operands;
+    for (BufferId& id : operands) {  // a slice read in place: its source instead
+      auto view = module_.slice_views().find(id);
+      if (view != module_.slice_views().end()) id = view->second.source;
+    }
+    const std::vector<BufferId>& read = operands;
+    for (const std::vector<BufferId>* list : {&read, &step.results})
       for (BufferId id : *list) {
         Extent e = extent(id);
         const bool packed_operand = (packed != packed_.end() && id == step.operands.at(1)) ||
@@ -429,6 +490,9 @@ class ProgramEmitter {
   std::map<int32_t, llvm::Value*> externals_;
   /// Panel copies of loop-invariant B operands, by matmul step.
   std::map<const ir::Step*, llvm::Value*> packed_;
+  /// Readers per buffer (count_readers), and the slice steps not emitted (elide_slices).
+  std::map<BufferId, int> readers_;
+  std::set<const ir::Step*> elided_;
   /// The top-level products whose B is packed just before them, and their panels' region.
   std::set<const ir::Step*> top_level_packed_;
   llvm::Value* top_level_panels_ = nullptr;
