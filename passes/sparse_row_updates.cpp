@@ -150,15 +150,16 @@ void rewrite(ir::Graph& graph, const Cone& cone) {
   auto operand_rows = [&](Value* operand) -> Value* {
     auto found = sparse.find(operand);
     if (found != sparse.end()) return found->second;
+    // A row-uniform operand is rebuilt at the rows' shape, any other gathered at the indices.
     Value* rows = nullptr;
     const Node& producer = *operand->producer();
-    if (producer.kind() == OpKind::Constant && producer.attrs().get_floats("value").size() == 1)
+    if (!row_uniform(operand, table.rank()))
+      rows = build::gather(operand, flat);
+    else if (producer.kind() == OpKind::Constant)
       rows =
           graph.add_constant({operand->dtype(), rows_shape}, producer.attrs().get_floats("value"));
-    else if (producer.kind() == OpKind::Broadcast && row_uniform(operand, table.rank()))
-      rows = build::broadcast(producer.operand(0), rows_shape);
     else
-      rows = build::gather(operand, flat);
+      rows = build::broadcast(producer.operand(0), rows_shape);
     sparse[operand] = rows;
     return rows;
   };

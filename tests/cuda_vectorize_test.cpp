@@ -33,14 +33,7 @@ using testemu::Variant;
 std::unique_ptr<testemu::Rendered> render_with(const Graph& graph,
                                                const cuda::RenderOptions& options,
                                                const std::string& level = "O1") {
-  auto result = std::make_unique<testemu::Rendered>();
-  result->graph = parse_graph(print_graph(graph), graph.name());
-  passes::PassManager manager(interp::pass_context_with_kernels());
-  manager.add_pipeline(passes::default_pipeline(level));
-  manager.run(*result->graph);
-  result->program = passes::plan_memory(*result->graph);
-  result->rendered = cuda::render_cuda(result->program, options);
-  return result;
+  return testemu::render(graph, level, options);
 }
 
 /// Every kernel launch of `plan` (loop bodies and persistent fallbacks included).

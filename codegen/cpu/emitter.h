@@ -230,8 +230,8 @@ inline constexpr int64_t kGeneratedGemmMaxMacs = int64_t{1} << 24;
 /// The same for products whose B arrives packed in panels (a recurrent step's product, a
 /// large top-level one): streaming the panels on the pool beats OpenBLAS on the skinny
 /// per-step shapes and keeps OpenBLAS's threads from competing with the pool's on the large
-/// ones (DeepBench-like LSTM forward+backward 103 -> 70 ms, sixth session), so in effect no
-/// limit.
+/// ones (with the k slices and the harness's run_into, the DeepBench-like LSTM
+/// forward+backward went from 103 to 70 ms in the sixth session), so in effect no limit.
 inline constexpr int64_t kGeneratedPackedGemmMaxMacs = int64_t{1} << 40;
 /// Generated products run k in slices of this many (B's slice of a column block, 64 KiB of
 /// f32 on AVX-512, stays in cache while every row tile reads it).

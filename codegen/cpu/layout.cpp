@@ -67,6 +67,15 @@ llvm::Value* checked_row(KernelEmitter& kernel, llvm::Value* index, int64_t rows
   return row;
 }
 
+/// One of `rows` rows of a value of `type`: its elements and bytes (0 when there are none).
+struct RowSize {
+  int64_t elements, bytes;
+};
+RowSize row_size(const ir::TensorType& type, int64_t rows) {
+  const int64_t elements = rows ? type.num_elements() / rows : 0;
+  return {elements, elements * static_cast<int64_t>(ir::dtype_size(type.dtype))};
+}
+
 /// to[j] += from[j] for the `elements` of a row.
 void add_row(KernelEmitter& kernel, llvm::Value* to, llvm::Value* from, DType dtype,
              int64_t elements) {
@@ -178,8 +187,7 @@ void emit_gather(KernelEmitter& kernel) {
   const ir::Node& node = *step.node;
   const ir::TensorType& table = node.operand(0)->type();
   const int64_t rows = table.shape.at(0);
-  const int64_t row_elements = rows ? table.num_elements() / rows : 0;
-  const int64_t row_bytes = row_elements * ir::dtype_size(table.dtype);
+  const auto [row_elements, row_bytes] = row_size(table, rows);
   const int32_t code = kernel.error("gather index out of range [0, " + std::to_string(rows) + ")");
   llvm::IRBuilder<>& b = kernel.builder();
   llvm::Value* table_pointer = kernel.pointer(step.operands.at(0));
@@ -200,7 +208,7 @@ void emit_scatter_add(KernelEmitter& kernel) {
   const ir::Node& node = *step.node;
   const ir::TensorType& out = node.result()->type();
   const int64_t rows = out.shape.at(0);
-  const int64_t row_elements = rows ? out.num_elements() / rows : 0;
+  const int64_t row_elements = row_size(out, rows).elements;
   const int32_t code =
       kernel.error("scatter_add index out of range [0, " + std::to_string(rows) + ")");
   llvm::IRBuilder<>& b = kernel.builder();
@@ -226,8 +234,7 @@ void emit_coalesce_rows(KernelEmitter& kernel, llvm::Value* first_positions) {
   const ir::TensorType& out = node.result()->type();
   const int64_t positions = node.operand(0)->type().num_elements();
   const int64_t rows = node.attrs().get_int("rows");
-  const int64_t row_elements = positions ? out.num_elements() / positions : 0;
-  const int64_t row_bytes = row_elements * ir::dtype_size(out.dtype);
+  const auto [row_elements, row_bytes] = row_size(out, positions);
   const int32_t code =
       kernel.error("coalesce_rows index out of range [0, " + std::to_string(rows) + ")");
   llvm::IRBuilder<>& b = kernel.builder();
@@ -266,8 +273,7 @@ void emit_scatter_rows(KernelEmitter& kernel) {
   const ir::Node& node = *step.node;
   const ir::TensorType& table_type = node.operand(0)->type();
   const int64_t rows = table_type.shape.at(0);
-  const int64_t row_elements = rows ? table_type.num_elements() / rows : 0;
-  const int64_t row_bytes = row_elements * ir::dtype_size(table_type.dtype);
+  const int64_t row_bytes = row_size(table_type, rows).bytes;
   const int64_t positions = node.operand(1)->type().num_elements();
   const int32_t code =
       kernel.error("scatter_rows index out of range [0, " + std::to_string(rows) + ")");

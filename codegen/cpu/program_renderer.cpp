@@ -221,11 +221,8 @@ class ProgramEmitter {
       if (step.node->attrs().get_int("transpose_a") != 0) {
         // A transposed A's rows are columns of the stored K x M matrix, M elements apart:
         // packed, a row tile reads them sequentially.
-        const ir::TensorType& type = program_.buffers.at(step.operands.at(0)).type;
-        packed_a = top_level_a_panels_;
-        emit_pack_panels(main_, address(step.operands.at(0)), packed_a, type.dtype,
-                         type.shape.at(0), type.shape.at(1), false,
-                         generated_gemm_a_panel_rows(type.dtype));
+        packed_a = pack_panels(step.operands.at(0), false, top_level_a_panels_,
+                               a_panel_rows(step.operands.at(0)));
         module_.packed_a_steps().insert(&step);
       }
     }
@@ -250,9 +247,8 @@ class ProgramEmitter {
     llvm::Value* first_positions = nullptr;
     if (step.kind == StepKind::coalesce_rows) {
       const int64_t rows = step.node->attrs().get_int("rows");
-      const int64_t offset = module_.reserve_scratch(rows * ir::dtype_size(ir::DType::i32));
-      first_positions = main_.byte_address(main_.function()->getArg(1),
-                                           main_.index(scratch_start(program_) + offset));
+      first_positions =
+          scratch_address(module_.reserve_scratch(rows * ir::dtype_size(ir::DType::i32)));
     }
     std::vector<llvm::Type*> parameters(buffers.size() + (first_positions ? 1 : 0),
                                         module_.pointer());
@@ -356,13 +352,18 @@ class ProgramEmitter {
     }
   }
 
-  /// The bytes of the panels of rank-2 buffer `id` read as B of a product (transposed: B =
-  /// id^T).
-  int64_t panel_bytes(BufferId id, bool transposed) const {
+  /// The bytes of the panels, `width` columns each (0: generated_gemm_panel_columns), of
+  /// rank-2 buffer `id` read as B of a product (transposed: B = id^T).
+  int64_t panel_bytes(BufferId id, bool transposed, int64_t width = 0) const {
     const ir::TensorType& type = program_.buffers.at(id).type;
     const int64_t k = type.shape.at(transposed ? 1 : 0), n = type.shape.at(transposed ? 0 : 1);
-    const int64_t width = generated_gemm_panel_columns(module_, type.dtype);
+    if (width == 0) width = generated_gemm_panel_columns(module_, type.dtype);
     return (n + width - 1) / width * k * width * ir::dtype_size(type.dtype);
+  }
+
+  /// The panel width of transposed A operand `id` (stored K x M): its rows per panel.
+  int64_t a_panel_rows(BufferId id) const {
+    return generated_gemm_a_panel_rows(program_.buffers.at(id).type.dtype);
   }
 
   /// The address of scratch memory at `offset` (from ModuleContext::reserve_scratch).
@@ -371,13 +372,16 @@ class ProgramEmitter {
                               main_.index(scratch_start(program_) + offset));
   }
 
-  /// Packs rank-2 buffer `id`, read as B of a product (transposed: B = id^T), into panels at
-  /// `packed` (null: newly reserved scratch memory); returns the panels' address.
-  llvm::Value* pack_panels(BufferId id, bool transposed, llvm::Value* packed = nullptr) {
+  /// Packs rank-2 buffer `id`, read as B of a product (transposed: B = id^T), into panels of
+  /// `width` columns (0: generated_gemm_panel_columns) at `packed` (null: newly reserved
+  /// scratch memory); returns the panels' address.
+  llvm::Value* pack_panels(BufferId id, bool transposed, llvm::Value* packed = nullptr,
+                           int64_t width = 0) {
     const ir::TensorType& type = program_.buffers.at(id).type;
     const int64_t k = type.shape.at(transposed ? 1 : 0), n = type.shape.at(transposed ? 0 : 1);
-    if (!packed) packed = scratch_address(module_.reserve_scratch(panel_bytes(id, transposed)));
-    emit_pack_panels(main_, address(id), packed, type.dtype, k, n, transposed);
+    if (!packed)
+      packed = scratch_address(module_.reserve_scratch(panel_bytes(id, transposed, width)));
+    emit_pack_panels(main_, address(id), packed, type.dtype, k, n, transposed, width);
     return packed;
   }
 
@@ -404,19 +408,12 @@ class ProgramEmitter {
         top_level_packed_.insert(&step);
         bytes = std::max(bytes, panel_bytes(step.operands.at(1),
                                             step.node->attrs().get_int("transpose_b") != 0));
+        const BufferId a = step.operands.at(0);
         if (step.node->attrs().get_int("transpose_a") != 0)
-          a_bytes = std::max(a_bytes, a_panel_bytes(step.operands.at(0)));
+          a_bytes = std::max(a_bytes, panel_bytes(a, false, a_panel_rows(a)));
       }
     if (bytes > 0) top_level_panels_ = scratch_address(module_.reserve_scratch(bytes));
     if (a_bytes > 0) top_level_a_panels_ = scratch_address(module_.reserve_scratch(a_bytes));
-  }
-
-  /// The bytes of the panels of transposed A operand `id` (stored K x M).
-  int64_t a_panel_bytes(BufferId id) const {
-    const ir::TensorType& type = program_.buffers.at(id).type;
-    const int64_t width = generated_gemm_a_panel_rows(type.dtype);
-    return (type.shape.at(1) + width - 1) / width * type.shape.at(0) * width *
-           ir::dtype_size(type.dtype);
   }
 
   /// A scan: T iterations of the body, each followed by the write-back of the body outputs

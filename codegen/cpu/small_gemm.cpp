@@ -149,10 +149,17 @@ class GemmEmitter {
     return llvm::ConstantVector::get(bits);
   }
 
+  /// A vector of B at `at`, of which only the first `count` lanes when `partial`.
   llvm::Value* load_vector(llvm::Value* at, bool partial, int64_t count) {
     // Panels are zero padded to whole blocks and start at vector-aligned addresses.
     if (panels_)
       return b_.CreateAlignedLoad(vector_, at, llvm::Align(kernel_.module().vector_bytes()));
+    return load_unpadded(at, partial, count);
+  }
+
+  /// A vector at `at` in an unpadded matrix (B read in place, or C), the lanes past `count`
+  /// masked off (zero) when `partial`.
+  llvm::Value* load_unpadded(llvm::Value* at, bool partial, int64_t count) {
     llvm::Align align(ir::dtype_size(dtype_));
     if (!partial) return b_.CreateAlignedLoad(vector_, at, align);
     return b_.CreateMaskedLoad(vector_, at, align, mask(count),
@@ -184,13 +191,7 @@ class GemmEmitter {
         slots.push_back(kernel_.entry_alloca(vector_));
         llvm::Value* start = llvm::Constant::getNullValue(vector_);
         if (depth.accumulate) {
-          const bool masked = partial && v == vectors - 1;
-          const llvm::Align align(ir::dtype_size(dtype_));
-          llvm::Value* sum = nullptr;
-          if (masked)
-            sum = b_.CreateMaskedLoad(vector_, c_at(r, v), align, mask(last_lanes), start);
-          else
-            sum = b_.CreateAlignedLoad(vector_, c_at(r, v), align);
+          llvm::Value* sum = load_unpadded(c_at(r, v), partial && v == vectors - 1, last_lanes);
           start = b_.CreateSelect(depth.accumulate, sum, start);
         }
         b_.CreateStore(start, slots.back());

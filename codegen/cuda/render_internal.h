@@ -108,6 +108,9 @@ std::vector<Launch> render_elementwise(SourceWriter& module, const ir::Step& ste
 std::vector<Launch> render_reduce(SourceWriter& module, const ir::Step& step);
 std::vector<Launch> render_gather(SourceWriter& module, const ir::Step& step);
 std::vector<Launch> render_scatter_add(SourceWriter& module, const ir::Step& step);
+/// A device-to-device copy of buffer `from` into buffer `to` (as many bytes as `to` has), or
+/// nothing when they are the same buffer or empty.
+std::optional<Launch> copy_launch(const SourceWriter& module, ir::BufferId from, ir::BufferId to);
 std::vector<Launch> render_coalesce_rows(SourceWriter& module, const ir::Step& step);
 std::vector<Launch> render_scatter_rows(SourceWriter& module, const ir::Step& step);
 std::vector<Launch> render_layout(SourceWriter& module, const ir::Step& step);

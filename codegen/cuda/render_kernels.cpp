@@ -217,6 +217,17 @@ std::vector<Launch> render_scatter_add(SourceWriter& module, const ir::Step& ste
   return launches;
 }
 
+std::optional<Launch> copy_launch(const SourceWriter& module, ir::BufferId from, ir::BufferId to) {
+  const int64_t bytes = module.buffer(to).bytes;
+  if (from == to || bytes == 0) return std::nullopt;
+  Launch copy;
+  copy.kind = Launch::Kind::copy;
+  copy.from.buffer = from;
+  copy.to.buffer = to;
+  copy.bytes = bytes;
+  return copy;
+}
+
 std::vector<Launch> render_coalesce_rows(SourceWriter& module, const ir::Step& step) {
   const ir::Node& node = *step.node;
   const int64_t rows = node.attrs().get_int("rows");
@@ -262,14 +273,9 @@ std::vector<Launch> render_scatter_rows(SourceWriter& module, const ir::Step& st
   std::vector<Launch> launches = {
       index_check(check, check.pointer(step.operands.at(1)), rows, code, count)};
   if (row == 0) return launches;
-  if (step.results.at(0) != step.operands.at(0)) {
-    Launch copy;
-    copy.kind = Launch::Kind::copy;
-    copy.node = node.result()->name();
-    copy.from.buffer = step.operands.at(0);
-    copy.to.buffer = step.results.at(0);
-    copy.bytes = module.buffer(step.results.at(0)).bytes;
-    launches.push_back(std::move(copy));
+  if (std::optional<Launch> copy = copy_launch(module, step.operands.at(0), step.results.at(0))) {
+    copy->node = node.result()->name();
+    launches.push_back(std::move(*copy));
   }
   KernelWriter kernel(module, &step, hint("scatter_rows", step));
   const std::string indices = kernel.pointer(step.operands.at(1));

@@ -93,15 +93,9 @@ class ProgramRenderer {
 
   void render_copy(const ir::Step& step, std::vector<Launch>& plan) {
     BufferId from = step.operands.at(0), to = step.results.at(0);
-    const int64_t bytes = program_.buffers.at(to).bytes;
-    assert(bytes == program_.buffers.at(from).bytes);
-    if (from == to || bytes == 0) return;
-    Launch copy;
-    copy.kind = Launch::Kind::copy;
-    copy.from.buffer = from;
-    copy.to.buffer = to;
-    copy.bytes = bytes;
-    plan.push_back(std::move(copy));
+    assert(program_.buffers.at(to).bytes == program_.buffers.at(from).bytes);
+    if (std::optional<Launch> copy = copy_launch(module_, from, to))
+      plan.push_back(std::move(*copy));
   }
 
   void render_loop(const ir::Step& step, std::vector<Launch>& plan) {

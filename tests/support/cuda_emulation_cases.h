@@ -63,16 +63,22 @@ struct Rendered {
   cuda::RenderedCuda rendered;
 };
 
-/// `graph` optimized at `variant.level`, planned and rendered.
-inline std::unique_ptr<Rendered> render(const ir::Graph& graph, const Variant& variant) {
+/// `graph` optimized at `level`, planned and rendered with `options`.
+inline std::unique_ptr<Rendered> render(const ir::Graph& graph, const std::string& level,
+                                        const cuda::RenderOptions& options) {
   auto result = std::make_unique<Rendered>();
   result->graph = ir::parse_graph(ir::print_graph(graph), graph.name());
   passes::PassManager manager(interp::pass_context_with_kernels());
-  manager.add_pipeline(passes::default_pipeline(variant.level));
+  manager.add_pipeline(passes::default_pipeline(level));
   manager.run(*result->graph);
   result->program = passes::plan_memory(*result->graph);
-  result->rendered = cuda::render_cuda(result->program, render_options(variant));
+  result->rendered = cuda::render_cuda(result->program, options);
   return result;
+}
+
+/// `graph` optimized at `variant.level`, planned and rendered.
+inline std::unique_ptr<Rendered> render(const ir::Graph& graph, const Variant& variant) {
+  return render(graph, variant.level, render_options(variant));
 }
 
 /// How many persistent launches `plan` holds.
