@@ -72,6 +72,12 @@ std::vector<BufferId> Program::externals() const {
   return all;
 }
 
+bool Program::writes_back_in_place(const Step& loop, size_t index) const {
+  const Buffer& from = buffers.at(loop.body_outputs.at(index));
+  return from.placement == Placement::view && from.base == loop.results.at(index) &&
+         from.offset == 0 && from.loop_id == loop.loop_id && from.step_stride == from.bytes;
+}
+
 const char* step_kind_name(StepKind kind) {
   switch (kind) {
     case StepKind::elementwise:

@@ -74,9 +74,9 @@ enum class StepKind {
   /// ScatterRows (indices checked at run time). The result may be the very buffer of the
   /// table operand (an update done in place): then only the rows are written.
   scatter_rows,
-  layout,       ///< Broadcast, Transpose, Slice, Pad, Concat, and a Reshape that is not a view
-  copy,         ///< operands[0]'s bytes into results[0] (same byte count); no node
-  loop,         ///< a Scan node: see Step::body
+  layout,  ///< Broadcast, Transpose, Slice, Pad, Concat, and a Reshape that is not a view
+  copy,    ///< operands[0]'s bytes into results[0] (same byte count); no node
+  loop,    ///< a Scan node: see Step::body
 };
 
 /// One kernel of the schedule.
@@ -96,12 +96,15 @@ struct Step {
   // sequence to a view of row t of its operand buffer, an invariant to its operand buffer.
   // Iteration n (t = n, or T-1-n when reversed) runs `body`, then writes each body output
   // back: body_outputs[i] (i < num_carry) into the carry results[i]; the others into row t of
-  // the stacked results[i]. With lengths (the last operand), rows b with t >= lengths[b]
-  // keep their carry and get a zero output row.
-  int32_t loop_id = -1;                  ///< unique per loop in the program
-  int64_t trip_count = 0;                ///< T
-  std::vector<Step> body;                ///< the steps of one iteration
-  std::vector<BufferId> body_outputs;    ///< per body output, its buffer (arena, body-owned)
+  // the stacked results[i], unless the body computed them there (writes_back_in_place). With
+  // lengths (the last operand), rows b with t >= lengths[b] keep their carry and get a zero
+  // output row.
+  int32_t loop_id = -1;    ///< unique per loop in the program
+  int64_t trip_count = 0;  ///< T
+  std::vector<Step> body;  ///< the steps of one iteration
+  /// Per body output, its buffer: body-owned arena memory, or, for a per-step output (and a
+  /// carry of the same value), a view of row t of a stacked result.
+  std::vector<BufferId> body_outputs;
 };
 
 /// A graph lowered to buffers and kernels, ready for a backend.
@@ -124,6 +127,11 @@ struct Program {
 
   /// inputs, parameters and outputs concatenated: external_index order.
   std::vector<BufferId> externals() const;
+
+  /// True when loop step `loop`'s body computes per-step output `index` (>= num_carry) in
+  /// place, in row t of its stacked result: writing it back copies nothing (with lengths,
+  /// it only zeroes the rows past their length).
+  bool writes_back_in_place(const Step& loop, size_t index) const;
 };
 
 /// "elementwise", "matmul", ...

@@ -1,5 +1,6 @@
 #include "passes/plan_memory.h"
 
+#include <algorithm>
 #include <cassert>
 #include <map>
 #include <set>
@@ -235,14 +236,35 @@ class Lowering {
         bind(input, loop.operands[i]);
       }
     }
+    // A per-step output is computed straight into its row t of the stacked result (a view
+    // whose write-back is skipped, Program::writes_back_in_place), the first time its value
+    // is yielded as one.
+    const std::vector<ir::GraphOutput>& outputs = body.outputs();
+    std::vector<BufferId> rows(outputs.size(), -1);
+    Destinations body_destinations;
+    for (size_t i = num_carry; i < outputs.size(); ++i) {
+      const Value* value = outputs[i].value;
+      const int64_t row_bytes = value->type().num_elements() * ir::dtype_size(value->dtype());
+      rows[i] = add_view(body_prefix + outputs[i].name + ".row", value->type(), loop.results[i],
+                         row_bytes, loop.loop_id);
+      const OpKind producer = value->producer()->kind();
+      if (!is_source(producer) && producer != OpKind::Reshape && !body_destinations.count(value))
+        body_destinations[value] = rows[i];
+    }
     const BufferId first_body_buffer = static_cast<BufferId>(program_.buffers.size());
-    lower_graph(body, body_prefix, loop.body, {});
-    for (const ir::GraphOutput& output : body.outputs()) {
-      BufferId id = buffer_of(output.value);
-      if (id < first_body_buffer || program_.buffers[id].placement != Placement::arena) {
-        // Not the body's own memory (a body input, a view, a constant): copy it, so that
-        // writing the carries back cannot clobber what another output still reads.
-        BufferId own = add_arena(body_prefix + output.name, output.value->type());
+    lower_graph(body, body_prefix, loop.body, body_destinations);
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      BufferId id = buffer_of(outputs[i].value);
+      const bool own_memory =
+          (id >= first_body_buffer && program_.buffers[id].placement == Placement::arena) ||
+          (i < num_carry && std::find(rows.begin(), rows.end(), id) != rows.end());
+      if (id != rows[i] && !own_memory) {
+        // Not the body's own memory or a row (a body input, a view, a constant): copy it, into
+        // its row or (a carry) a buffer of its own, so that writing the carries back cannot
+        // clobber what another output still reads.
+        BufferId own = i >= num_carry
+                           ? rows[i]
+                           : add_arena(body_prefix + outputs[i].name, outputs[i].value->type());
         Step copy;
         copy.operands = {id};
         copy.results = {own};

@@ -227,8 +227,10 @@ TEST(CudaVectorize, MisalignedViewsStayScalar) {
     auto planned = render_with(*scan, options);
     const Program& program = planned->program;
     BufferId row = -1;
-    for (size_t id = 0; id < program.buffers.size(); ++id)
-      if (program.buffers[id].step_stride != 0) row = static_cast<BufferId>(id);
+    for (size_t id = 0; id < program.buffers.size(); ++id)  // x_t (not an output's row)
+      if (program.buffers[id].step_stride != 0 &&
+          program.buffers.at(program.buffers[id].base).role == ir::BufferRole::input)
+        row = static_cast<BufferId>(id);
     ASSERT_GE(row, 0);
     ASSERT_EQ(program.buffers.at(row).step_stride, hidden * 4);
     bool read = false;
@@ -238,7 +240,9 @@ TEST(CudaVectorize, MisalignedViewsStayScalar) {
       if (text.find(declared) == std::string::npos) continue;
       read = true;
       EXPECT_EQ(loads_vector(text, row), hidden == 8) << text;
-      EXPECT_NE(text.find("rnnc_float4"), std::string::npos) << text;  // the other operands
+      // H=8: the other operands too. H=5: the kernel also writes h_t into its misaligned row
+      // of the stacked outputs, so it runs element by element.
+      EXPECT_EQ(text.find("rnnc_float4") != std::string::npos, hidden == 8) << text;
     }
     EXPECT_TRUE(read) << "no kernel reads the row view";
   }

@@ -450,6 +450,8 @@ class ProgramEmitter {
       for (size_t i = 0; i < step.body_outputs.size(); ++i) {
         BufferId from = step.body_outputs[i];
         const int64_t bytes = program_.buffers.at(from).bytes;
+        const bool in_place = i >= num_carry && program_.writes_back_in_place(step, i);
+        if (in_place && !has_lengths) continue;
         llvm::Value* source = address(from);
         llvm::Value* target = address(step.results.at(i));
         if (i >= num_carry) target = main_.byte_address(target, b.CreateMul(t, main_.index(bytes)));
@@ -466,13 +468,11 @@ class ProgramEmitter {
           llvm::Value* offset = b.CreateMul(row, main_.index(row_bytes));
           llvm::Value* to = main_.byte_address(target, offset);
           llvm::Value* from_row = main_.byte_address(source, offset);
-          if (i < num_carry) {
+          if (!in_place)
             main_.if_then(active, [&] { main_.copy_bytes(to, from_row, main_.index(row_bytes)); });
-          } else {
-            main_.if_then(active, [&] { main_.copy_bytes(to, from_row, main_.index(row_bytes)); });
+          if (i >= num_carry)
             main_.if_then(b.CreateNot(active),
                           [&] { main_.zero_bytes(to, main_.index(row_bytes)); });
-          }
         });
       }
     });

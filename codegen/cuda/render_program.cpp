@@ -125,6 +125,7 @@ class ProgramRenderer {
         continue;
       }
       if (i < num_carry && from == step.results.at(i)) continue;
+      if (i >= num_carry && program_.writes_back_in_place(step, i)) continue;
       Launch copy;
       copy.kind = Launch::Kind::copy;
       copy.from.buffer = from;
