@@ -154,6 +154,34 @@ TEST(CpuBackend, SlicesReadOnlyByTheNextElementwiseStepAreReadInPlace) {
   }
 }
 
+TEST(CpuBackend, ConcatsOfTheStepBeforeAreWrittenInPlace) {
+  // The gate gradients of a backward step, concatenated for the product after them: the
+  // fused step writes them into the concat's result, whichever the axis, unless a part is
+  // read elsewhere too.
+  for (int64_t axis : {0, 1})
+    for (bool shared : {false, true}) {
+      auto graph = std::make_unique<Graph>("concats");
+      Value* x = graph->add_input("x", {DType::f32, {5, 4}});
+      Value* w = graph->add_input("w", {DType::f32, {5, 4}});
+      Value* a = build::tanh(build::mul(x, w));  // one fused step, three results
+      Value* b = build::mul(build::sigmoid(build::add(x, w)), a);
+      Value* c = build::sub(b, x);
+      Value* joined = build::concat({a, b, c}, axis);
+      graph->add_output("y", build::matmul(joined, joined, true, false));
+      if (shared) graph->add_output("b", build::matmul(b, b, false, true));
+      codegen::CompileOptions options;
+      options.target_cpu = "x86-64-v3";
+      std::string ir = cpu::render_llvm_ir(*graph, options, false);
+      EXPECT_EQ(ir.find("_layout_concat(") != std::string::npos, shared) << ir;
+      Bindings inputs = random_inputs(*graph, 5), state;
+      Bindings want = interp::run_graph(*graph, inputs, state);
+      Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
+      for (const auto& [name, tensor] : want)
+        EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-6)
+            << name << " axis " << axis << (shared ? " shared" : "");
+    }
+}
+
 TEST(CpuBackend, UnknownTargetCpuIsAnError) {
   auto graph = elementwise_graph(2, 3);
   codegen::CompileOptions options;

@@ -25,7 +25,8 @@ using ir::OpKind;
 using IndexMap = std::vector<int>;
 using Key = std::pair<const ir::Value*, IndexMap>;
 
-/// An operand element loaded from memory: a buffer, or a constant of the fused body.
+/// An operand element loaded from memory (a buffer, or a constant of the fused body), or a
+/// result element stored.
 struct Leaf {
   llvm::Value* base = nullptr;
   DType dtype = DType::f32;
@@ -58,6 +59,13 @@ class ExpressionEmitter {
     IndexMap identity(space_.size());
     for (size_t d = 0; d < space_.size(); ++d) identity[d] = static_cast<int>(d);
     for (const auto& [value, buffer] : outputs_) collect(value, identity);
+    for (const auto& [value, buffer] : outputs_) {  // row-major, or inside a concat's result
+      Leaf store;
+      store.dtype = value->dtype();
+      store.strides = ir::row_major_strides(space_);
+      if (const auto* view = concat_view(buffer)) store.strides = view->strides;
+      stores_.push_back(std::move(store));
+    }
     merge_dimensions();
   }
 
@@ -98,19 +106,20 @@ class ExpressionEmitter {
     for (size_t d = 0; d < space_.size(); ++d) identity[d] = static_cast<int>(d);
     auto element = [&](const std::vector<llvm::Value*>& indices) {
       indices_ = indices;
-      llvm::Value* offset = kernel_.index(0);
-      for (size_t k = 0; k < indices.size(); ++k)
-        offset = k == 0 ? indices[0]
-                        : b_.CreateAdd(b_.CreateMul(offset, kernel_.index(merged_sizes_[k])),
-                                       indices[k], "", true, true);
       // Every result is computed before any is stored: a result may overwrite an operand in
       // place (program.h), which the other results may still read.
       std::vector<llvm::Value*> results;
       for (const auto& [value, buffer] : outputs_) results.push_back(evaluate(value, identity));
       for (size_t i = 0; i < outputs_.size(); ++i) {
-        const auto& [value, buffer] = outputs_[i];
-        b_.CreateStore(results[i],
-                       kernel_.element_address(kernel_.pointer(buffer), value->dtype(), offset));
+        Leaf& store = stores_[i];
+        if (!store.base) {
+          const ir::BufferId buffer = outputs_[i].second;
+          const auto* view = concat_view(buffer);
+          store.base = view ? kernel_.element_address(kernel_.pointer(view->buffer), store.dtype,
+                                                      kernel_.index(view->offset))
+                            : kernel_.pointer(buffer);
+        }
+        b_.CreateStore(results[i], address(store));
       }
     };
     if (!part || merged_sizes_.empty()) return kernel_.for_shape(merged_sizes_, element);
@@ -170,11 +179,19 @@ class ExpressionEmitter {
   }
 
   /// Where operand `value` is a slice read in place (ModuleContext::slice_views), its view.
-  const ModuleContext::SliceView* slice_view(const ir::Value* value) const {
+  const ModuleContext::StridedView* slice_view(const ir::Value* value) const {
     auto bound = bound_.find(value);
     if (bound == bound_.end()) return nullptr;
     const auto& views = kernel_.module().slice_views();
     auto view = views.find(bound->second);
+    return view == views.end() ? nullptr : &view->second;
+  }
+
+  /// Where result buffer `id` is written in place into a concat (ModuleContext::concat_views),
+  /// its view.
+  const ModuleContext::StridedView* concat_view(ir::BufferId id) const {
+    const auto& views = kernel_.module().concat_views();
+    auto view = views.find(id);
     return view == views.end() ? nullptr : &view->second;
   }
 
@@ -208,8 +225,9 @@ class ExpressionEmitter {
       bool contiguous = !groups.empty();
       if (contiguous) {
         size_t previous = groups.back().back();
-        for (const Leaf& leaf : leaves_)
-          contiguous = contiguous && leaf.strides[previous] == leaf.strides[d] * space_[d];
+        for (const std::vector<Leaf>* list : {&leaves_, &stores_})
+          for (const Leaf& leaf : *list)
+            contiguous = contiguous && leaf.strides[previous] == leaf.strides[d] * space_[d];
       }
       if (contiguous)
         groups.back().push_back(d);
@@ -220,7 +238,8 @@ class ExpressionEmitter {
       int64_t size = 1;
       for (int64_t d : group) size *= space_[d];
       merged_sizes_.push_back(size);
-      for (Leaf& leaf : leaves_) leaf.merged.push_back(leaf.strides[group.back()]);
+      for (std::vector<Leaf>* list : {&leaves_, &stores_})
+        for (Leaf& leaf : *list) leaf.merged.push_back(leaf.strides[group.back()]);
     }
   }
 
@@ -237,7 +256,7 @@ class ExpressionEmitter {
       const ir::Value* value = key.first;
       auto found = bound_.find(value);
       if (const auto* view = slice_view(value)) {
-        leaf.base = kernel_.element_address(kernel_.pointer(view->source), leaf.dtype,
+        leaf.base = kernel_.element_address(kernel_.pointer(view->buffer), leaf.dtype,
                                             kernel_.index(view->offset));
       } else if (found != bound_.end()) {
         leaf.base = kernel_.pointer(found->second);
@@ -247,6 +266,11 @@ class ExpressionEmitter {
             kernel_.module().constant_global(value->dtype(), values.to_doubles(), "fused.const");
       }
     }
+    return b_.CreateLoad(kernel_.module().element_type(leaf.dtype), address(leaf));
+  }
+
+  /// The address of `leaf`'s element at the current index.
+  llvm::Value* address(const Leaf& leaf) {
     llvm::Value* offset = kernel_.index(0);
     bool first = true;
     for (size_t k = 0; k < indices_.size(); ++k) {
@@ -258,8 +282,7 @@ class ExpressionEmitter {
       offset = first ? term : b_.CreateAdd(offset, term, "", true, true);
       first = false;
     }
-    return b_.CreateLoad(kernel_.module().element_type(leaf.dtype),
-                         kernel_.element_address(leaf.base, leaf.dtype, offset));
+    return kernel_.element_address(leaf.base, leaf.dtype, offset);
   }
 
   /// Phase 3: the value of `value` at the current index.
@@ -295,6 +318,7 @@ class ExpressionEmitter {
   std::set<Key> visited_;
   std::map<Key, size_t> leaf_index_;
   std::vector<Leaf> leaves_;
+  std::vector<Leaf> stores_;  ///< per output, where it is stored
   ir::Shape merged_sizes_;
   std::vector<llvm::Value*> indices_;
   std::map<Key, llvm::Value*> computed_;

@@ -73,15 +73,19 @@ class ModuleContext {
   /// The matmul steps whose transposed A operand arrives packed (emit_generated_gemm).
   std::set<const ir::Step*>& packed_a_steps() { return packed_a_steps_; }
 
-  /// A slice that no step copies out: its one reader, an elementwise step, reads the slice's
-  /// elements in place in `source`, from element `offset` with `source`'s strides.
-  struct SliceView {
-    ir::BufferId source = -1;
+  /// Where an elementwise step finds one of its buffers inside another: from element
+  /// `offset` of `buffer`, with `buffer`'s strides per dimension.
+  struct StridedView {
+    ir::BufferId buffer = -1;
     int64_t offset = 0;            ///< elements
-    std::vector<int64_t> strides;  ///< elements per step of each slice dimension
+    std::vector<int64_t> strides;  ///< elements per step of each dimension
   };
-  /// The buffers of slices read in place (see SliceView), by slice buffer.
-  std::map<ir::BufferId, SliceView>& slice_views() { return slice_views_; }
+  /// Slices that no step copies out: their one reader, an elementwise step, reads the
+  /// slice's elements in place in the sliced buffer. By slice buffer.
+  std::map<ir::BufferId, StridedView>& slice_views() { return slice_views_; }
+  /// Elementwise results that no step copies into the concat reading them: the elementwise
+  /// step writes them in place in the concat's result. By result buffer.
+  std::map<ir::BufferId, StridedView>& concat_views() { return concat_views_; }
 
   /// Reserves `bytes` of scratch memory, which the entry function finds after the program's
   /// arena (at Program::arena_bytes rounded up to Program::kAlignment); returns its offset
@@ -99,7 +103,8 @@ class ModuleContext {
   int64_t vector_bytes_ = 16;
   std::set<const ir::Step*> packed_b_steps_;
   std::set<const ir::Step*> packed_a_steps_;
-  std::map<ir::BufferId, SliceView> slice_views_;
+  std::map<ir::BufferId, StridedView> slice_views_;
+  std::map<ir::BufferId, StridedView> concat_views_;
   std::string parallel_symbol_;
   int64_t scratch_bytes_ = 0;
 };

@@ -168,8 +168,8 @@ class ProgramEmitter {
         bool clobbered = from.root == Placement::constant;
         for (BufferId id : steps[next].results) clobbered = clobbered || overlap(extent(id), from);
         if (clobbered) continue;
-        ModuleContext::SliceView view;
-        view.source = source;
+        ModuleContext::StridedView view;
+        view.buffer = source;
         view.strides = ir::row_major_strides(program_.buffers.at(source).type.shape);
         const std::vector<int64_t>& starts = step.node->attrs().get_ints("starts");
         for (size_t d = 0; d < starts.size(); ++d) view.offset += starts[d] * view.strides[d];
@@ -180,8 +180,47 @@ class ProgramEmitter {
     }
   }
 
+  /// A concat whose operands are all results of the elementwise step right before it, read
+  /// by nothing else, is not copied: that step writes them in place in the concat's result
+  /// (ModuleContext::concat_views), unless the result overlaps what the step reads.
+  void elide_concats(const std::vector<ir::Step>& steps) {
+    for (size_t i = 1; i < steps.size(); ++i) {
+      const ir::Step& step = steps[i];
+      const ir::Step& producer = steps[i - 1];
+      if (step.kind != StepKind::layout || step.node->kind() != ir::OpKind::Concat ||
+          producer.kind != StepKind::elementwise)
+        continue;
+      const std::set<BufferId> parts(step.operands.begin(), step.operands.end());
+      bool fits = parts.size() == step.operands.size();
+      for (BufferId id : step.operands)
+        fits = fits && program_.buffers.at(id).placement == Placement::arena &&
+               readers_.at(id) == 1 &&
+               std::find(producer.results.begin(), producer.results.end(), id) !=
+                   producer.results.end();
+      const BufferId target = step.results.at(0);
+      const Extent written = extent(target);
+      for (BufferId id : producer.operands) {
+        auto view = module_.slice_views().find(id);
+        fits =
+            fits && !overlap(extent(view == module_.slice_views().end() ? id : view->second.buffer),
+                             written);
+      }
+      if (!fits) continue;
+      const int64_t axis = step.node->attrs().get_int("axis");
+      ModuleContext::StridedView view;
+      view.buffer = target;
+      view.strides = ir::row_major_strides(program_.buffers.at(target).type.shape);
+      for (BufferId id : step.operands) {
+        module_.concat_views()[id] = view;
+        view.offset += program_.buffers.at(id).type.shape.at(axis) * view.strides.at(axis);
+      }
+      elided_.insert(&step);
+    }
+  }
+
   void emit_steps(const std::vector<ir::Step>& steps) {
     elide_slices(steps);
+    elide_concats(steps);
     for (const ir::Step& step : steps) {
       if (elided_.count(&step)) continue;
       switch (step.kind) {
@@ -228,13 +267,15 @@ class ProgramEmitter {
     }
     std::vector<BufferId> buffers;
     auto packed = packed_.find(&step);
-    std::vector<BufferId> operands = step.operands;
-    for (BufferId& id : operands) {  // a slice read in place: its source instead
-      auto view = module_.slice_views().find(id);
-      if (view != module_.slice_views().end()) id = view->second.source;
-    }
-    const std::vector<BufferId>& read = operands;
-    for (const std::vector<BufferId>* list : {&read, &step.results})
+    // A slice read in place, or a result written in place into a concat: the buffer viewed.
+    std::vector<BufferId> operands = step.operands, results = step.results;
+    for (auto [list, views] : {std::pair{&operands, &module_.slice_views()},
+                               std::pair{&results, &module_.concat_views()}})
+      for (BufferId& id : *list) {
+        auto view = views->find(id);
+        if (view != views->end()) id = view->second.buffer;
+      }
+    for (const std::vector<BufferId>* list : {&operands, &results})
       for (BufferId id : *list) {
         Extent e = extent(id);
         const bool packed_operand = (packed != packed_.end() && id == step.operands.at(1)) ||
