@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include "codegen/backend.h"
 #include "codegen/interp/interpreter.h"
@@ -179,6 +180,52 @@ TEST(CpuBackend, ConcatsOfTheStepBeforeAreWrittenInPlace) {
       for (const auto& [name, tensor] : want)
         EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-6)
             << name << " axis " << axis << (shared ? " shared" : "");
+    }
+}
+
+/// How many elementwise kernels the entry function of LLVM IR `ir` calls.
+int elementwise_calls(const std::string& ir) {
+  int calls = 0;
+  std::istringstream lines(ir);
+  for (std::string line; std::getline(lines, line);)
+    calls += line.find("call i32 @kernel") != std::string::npos &&
+             line.find("_elementwise_") != std::string::npos;
+  return calls;
+}
+
+TEST(CpuBackend, ProductsComputeTheSumAfterThem) {
+  // Gates x w + b + c, then two halves through sigmoid and tanh: the product's accumulators
+  // start from b + c, and the sum's kernel does not run; with k in slices, a partial column
+  // block, and split across the pool. Not when the product is read elsewhere too. (f64: the
+  // sums' order changes.)
+  struct Shape {
+    int64_t m, k, n;
+  };
+  for (Shape shape : {Shape{5, 7, 14}, Shape{32, 300, 70}, Shape{64, 512, 256}})
+    for (bool shared : {false, true}) {
+      auto graph = std::make_unique<Graph>("sums");
+      Value* x = graph->add_input("x", {DType::f64, {shape.m, shape.k}});
+      Value* w = graph->add_input("w", {DType::f64, {shape.k, shape.n}});
+      Value* b = graph->add_input("b", {DType::f64, {shape.m, shape.n}});
+      Value* c = graph->add_input("c", {DType::f64, {shape.m, shape.n}});
+      Value* product = build::matmul(x, w);
+      Value* gates = build::add(build::add(product, b), c);
+      const int64_t half = shape.n / 2;
+      Value* first = build::slice(gates, {0, 0}, {shape.m, half});
+      Value* second = build::slice(gates, {0, half}, {shape.m, shape.n});
+      graph->add_output("y", build::mul(build::sigmoid(first), build::tanh(second)));
+      if (shared) graph->add_output("p", build::exp(product));
+      codegen::CompileOptions options;
+      options.target_cpu = "x86-64-v3";
+      std::string ir = cpu::render_llvm_ir(*graph, options, false);
+      const std::string context = std::to_string(shape.m) + "x" + std::to_string(shape.k) + "x" +
+                                  std::to_string(shape.n) + (shared ? " shared" : "");
+      EXPECT_EQ(elementwise_calls(ir), shared ? 3 : 1) << context << ir;
+      Bindings inputs = random_inputs(*graph, 6), state;
+      Bindings want = interp::run_graph(*graph, inputs, state);
+      Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
+      for (const auto& [name, tensor] : want)
+        EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12) << name << " " << context;
     }
 }
 

@@ -70,6 +70,10 @@ void emit_matmul(KernelEmitter& kernel) {
   llvm::IRBuilder<>& b = kernel.builder();
   llvm::Value* a = kernel.pointer(step.operands.at(0));
   llvm::Value* bm = kernel.pointer(step.operands.at(1));
+  auto sum = kernel.module().product_sums().find(&step);
+  if (sum != kernel.module().product_sums().end())
+    return emit_generated_gemm(kernel, kernel.module().packed_b_steps().count(&step) != 0,
+                               kernel.module().packed_a_steps().count(&step) != 0);
   llvm::Value* c = kernel.pointer(step.results.at(0));
   if (m == 0 || n == 0 || batch == 0) return;
   if (k == 0) return kernel.zero_bytes(c, kernel.index(out.num_elements() * ir::dtype_size(dtype)));

@@ -73,6 +73,16 @@ class ModuleContext {
   /// The matmul steps whose transposed A operand arrives packed (emit_generated_gemm).
   std::set<const ir::Step*>& packed_a_steps() { return packed_a_steps_; }
 
+  /// A sum right after a product (a bias, an input projection) that the product computes: its
+  /// accumulators start from the sum's other operands (`addends`, each of the product's type),
+  /// and it writes the sum's `result` instead of its own.
+  struct ProductSum {
+    ir::BufferId result = -1;
+    std::vector<ir::BufferId> addends;
+  };
+  /// The generated products that compute the sum after them (see ProductSum), by matmul step.
+  std::map<const ir::Step*, ProductSum>& product_sums() { return product_sums_; }
+
   /// Where an elementwise step finds one of its buffers inside another: from element
   /// `offset` of `buffer`, with `buffer`'s strides per dimension.
   struct StridedView {
@@ -103,6 +113,7 @@ class ModuleContext {
   int64_t vector_bytes_ = 16;
   std::set<const ir::Step*> packed_b_steps_;
   std::set<const ir::Step*> packed_a_steps_;
+  std::map<const ir::Step*, ProductSum> product_sums_;
   std::map<ir::BufferId, StridedView> slice_views_;
   std::map<ir::BufferId, StridedView> concat_views_;
   std::string parallel_symbol_;

@@ -218,9 +218,61 @@ class ProgramEmitter {
     }
   }
 
+  /// True when elementwise `node` adds up its operands, each once: an add, or a fused tree of
+  /// adds of its inputs.
+  static bool is_sum(const ir::Node& node) {
+    if (node.kind() == ir::OpKind::Add) return true;
+    if (node.kind() != ir::OpKind::Fused || node.body().outputs().size() != 1) return false;
+    std::map<const ir::Value*, int> uses;
+    for (const auto& inner : node.body().nodes()) {
+      if (inner->kind() == ir::OpKind::Input) continue;
+      if (inner->kind() != ir::OpKind::Add) return false;
+      for (const ir::Value* operand : inner->operands()) ++uses[operand];
+    }
+    ++uses[node.body().outputs()[0].value];
+    for (const auto& [value, count] : uses)
+      if (count != 1) return false;
+    return true;
+  }
+
+  /// A generated product followed by a sum that alone reads it (the gates' bias and input
+  /// projection in a recurrent step) computes that sum (ModuleContext::product_sums): its
+  /// accumulators start from the other operands, and the sum's step is not emitted.
+  void fold_product_sums(const std::vector<ir::Step>& steps) {
+    for (size_t i = 0; i + 1 < steps.size(); ++i) {
+      const ir::Step& product = steps[i];
+      const ir::Step& sum = steps[i + 1];
+      if (product.kind != StepKind::matmul || product.node == nullptr ||
+          sum.kind != StepKind::elementwise || !is_sum(*sum.node) || sum.results.size() != 1)
+        continue;
+      const ir::Node& node = *product.node;
+      const bool packed =
+          module_.packed_b_steps().count(&product) || top_level_packed_.count(&product);
+      const BufferId c = product.results.at(0), result = sum.results.at(0);
+      const ir::TensorType& type = program_.buffers.at(c).type;
+      if (type.dtype == ir::DType::i32 || type.rank() != 2 || !generated_gemm_fits(node, packed) ||
+          readers_.count(c) == 0 || readers_.at(c) != 1 || program_.buffers.at(result).type != type)
+        continue;
+      ModuleContext::ProductSum folded;
+      folded.result = result;
+      bool fits = true;
+      for (BufferId id : sum.operands) {
+        if (id == c) continue;
+        fits = fits && program_.buffers.at(id).type == type && !module_.slice_views().count(id) &&
+               (id == result || !overlap(extent(id), extent(result)));
+        folded.addends.push_back(id);
+      }
+      for (BufferId id : product.operands) fits = fits && !overlap(extent(id), extent(result));
+      if (!fits || folded.addends.size() + 1 != sum.operands.size()) continue;
+      module_.product_sums()[&product] = folded;
+      elided_.insert(&sum);
+    }
+  }
+
   void emit_steps(const std::vector<ir::Step>& steps) {
     elide_slices(steps);
     elide_concats(steps);
+    fold_product_sums(steps);
     for (const ir::Step& step : steps) {
       if (elided_.count(&step)) continue;
       switch (step.kind) {
@@ -269,6 +321,11 @@ class ProgramEmitter {
     auto packed = packed_.find(&step);
     // A slice read in place, or a result written in place into a concat: the buffer viewed.
     std::vector<BufferId> operands = step.operands, results = step.results;
+    auto sum = module_.product_sums().find(&step);
+    if (sum != module_.product_sums().end()) {  // the sum after the product: its result
+      results = {sum->second.result};
+      operands.insert(operands.end(), sum->second.addends.begin(), sum->second.addends.end());
+    }
     for (auto [list, views] : {std::pair{&operands, &module_.slice_views()},
                                std::pair{&results, &module_.concat_views()}})
       for (BufferId& id : *list) {

@@ -12,6 +12,8 @@
 // width (zero padded), so that a tile streams its B panel contiguously; a large top-level
 // product gets its B packed just before it (program_renderer.cpp). k runs in slices of
 // kGemmDepthSlice so that a slice of a panel stays in cache while every row tile reads it.
+// A product that computes the sum after it (ModuleContext::ProductSum: a recurrent step's
+// gates plus bias and input projection) starts its accumulators from the other addends.
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/Intrinsics.h>
 
@@ -71,12 +73,18 @@ class GemmEmitter {
   /// C = A B for every batch entry. With `part` and `parts` (i64 values), only the part-th
   /// of `parts` slices of every entry's column blocks (the last part also takes the columns
   /// left over after the last whole block).
-  void emit(llvm::Value* a, llvm::Value* bm, llvm::Value* c, llvm::Value* part = nullptr,
+  /// `addends`: matrices of C's shape the sums start from (ModuleContext::ProductSum).
+  void emit(llvm::Value* a, llvm::Value* bm, llvm::Value* c,
+            const std::vector<llvm::Value*>& addends, llvm::Value* part = nullptr,
             llvm::Value* parts = nullptr) {
     kernel_.for_range(s_.batch, [&](llvm::Value* p) {
       a_ = kernel_.element_address(a, dtype_, b_.CreateMul(p, kernel_.index(s_.m * s_.k)));
       bmat_ = kernel_.element_address(bm, dtype_, b_.CreateMul(p, kernel_.index(s_.k * s_.n)));
       c_ = kernel_.element_address(c, dtype_, b_.CreateMul(p, kernel_.index(s_.m * s_.n)));
+      addends_.clear();
+      for (llvm::Value* addend : addends)
+        addends_.push_back(
+            kernel_.element_address(addend, dtype_, b_.CreateMul(p, kernel_.index(s_.m * s_.n))));
       const int64_t block = vectors_ * lanes_;
       const int64_t full_blocks = s_.n / block;
       auto whole_block = [&](llvm::Value* jb) {
@@ -180,18 +188,24 @@ class GemmEmitter {
   void tile(llvm::Value* i0, int64_t rows, llvm::Value* j0, llvm::Value* first, int64_t row_stride,
             int64_t vectors, int64_t last_lanes, const Depth& depth) {
     const bool partial = last_lanes != lanes_;
-    auto c_at = [&](int64_t r, int64_t v) {
+    auto at = [&](llvm::Value* matrix, int64_t r, int64_t v) {
       llvm::Value* i = b_.CreateAdd(i0, kernel_.index(r));
       llvm::Value* row = b_.CreateAdd(b_.CreateMul(i, kernel_.index(s_.n)), j0);
-      return kernel_.element_address(c_, dtype_, b_.CreateAdd(row, kernel_.index(v * lanes_)));
+      return kernel_.element_address(matrix, dtype_, b_.CreateAdd(row, kernel_.index(v * lanes_)));
     };
+    auto c_at = [&](int64_t r, int64_t v) { return at(c_, r, v); };
     std::vector<llvm::Value*> slots;
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t v = 0; v < vectors; ++v) {
         slots.push_back(kernel_.entry_alloca(vector_));
+        const bool masked = partial && v == vectors - 1;
         llvm::Value* start = llvm::Constant::getNullValue(vector_);
+        for (size_t e = 0; e < addends_.size(); ++e) {
+          llvm::Value* addend = load_unpadded(at(addends_[e], r, v), masked, last_lanes);
+          start = e == 0 ? addend : b_.CreateFAdd(start, addend);
+        }
         if (depth.accumulate) {
-          llvm::Value* sum = load_unpadded(c_at(r, v), partial && v == vectors - 1, last_lanes);
+          llvm::Value* sum = load_unpadded(c_at(r, v), masked, last_lanes);
           start = b_.CreateSelect(depth.accumulate, sum, start);
         }
         b_.CreateStore(start, slots.back());
@@ -241,6 +255,7 @@ class GemmEmitter {
   bool panels_ = false, a_panels_ = false;
   int64_t lanes_ = 0, rows_ = 0, vectors_ = 0;
   llvm::Value *a_ = nullptr, *bmat_ = nullptr, *c_ = nullptr;
+  std::vector<llvm::Value*> addends_;
 };
 
 }  // namespace
@@ -273,20 +288,32 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
   const std::string vector_width = std::to_string(kernel.module().vector_bytes() * 8);
   kernel.function()->addFnAttr("min-legal-vector-width", vector_width);
   const ir::DType dtype = node.result()->dtype();
-  const ir::BufferId a = step.operands.at(0), b = step.operands.at(1), c = step.results.at(0);
   ModuleContext& module = kernel.module();
+  const ir::BufferId a = step.operands.at(0), b = step.operands.at(1);
+  ir::BufferId c = step.results.at(0);
+  std::vector<ir::BufferId> addends;
+  auto sum = module.product_sums().find(&step);
+  if (sum != module.product_sums().end()) {
+    c = sum->second.result;
+    addends = sum->second.addends;
+  }
+  auto pointers = [&](KernelEmitter& emitter) {
+    std::vector<llvm::Value*> values;
+    for (ir::BufferId id : addends) values.push_back(emitter.pointer(id));
+    return values;
+  };
   const bool parallel = !module.parallel_symbol().empty() &&
                         shape.m * shape.n * shape.k * shape.batch >= kParallelGemmMinMacs &&
                         GemmEmitter(kernel, shape, dtype, b_packed).full_blocks() >= 2;
   if (!parallel) {
     GemmEmitter(kernel, shape, dtype, b_packed, a_packed)
-        .emit(kernel.pointer(a), kernel.pointer(b), kernel.pointer(c));
+        .emit(kernel.pointer(a), kernel.pointer(b), kernel.pointer(c), pointers(kernel));
     return;
   }
   emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
     part.function()->addFnAttr("min-legal-vector-width", vector_width);
     GemmEmitter(part, shape, dtype, b_packed, a_packed)
-        .emit(part.pointer(a), part.pointer(b), part.pointer(c), index, parts);
+        .emit(part.pointer(a), part.pointer(b), part.pointer(c), pointers(part), index, parts);
   });
 }
 
