@@ -156,8 +156,8 @@ TEST(CpuBackend, SlicesReadOnlyByTheNextElementwiseStepAreReadInPlace) {
 }
 
 TEST(CpuBackend, ConcatsOfTheStepBeforeAreWrittenInPlace) {
-  // The gate gradients of a backward step, concatenated for the product after them: the
-  // fused step writes them into the concat's result, whichever the axis, unless a part is
+  // The gate gradients of a backward step, concatenated for the products after them: the
+  // fused step writes them into the concats' results, whichever the axis, unless a part is
   // read elsewhere too.
   for (int64_t axis : {0, 1})
     for (bool shared : {false, true}) {
@@ -169,6 +169,11 @@ TEST(CpuBackend, ConcatsOfTheStepBeforeAreWrittenInPlace) {
       Value* c = build::sub(b, x);
       Value* joined = build::concat({a, b, c}, axis);
       graph->add_output("y", build::matmul(joined, joined, true, false));
+      // A second concat of two of the parts after that product (a GRU's backward step): the
+      // step writes those parts twice. (Its product reads the first concat too, which keeps
+      // the two concats' results apart in the arena.)
+      Value* again = build::concat({c, a}, axis);
+      graph->add_output("z", build::matmul(again, joined, axis == 1, axis == 0));
       if (shared) graph->add_output("b", build::matmul(b, b, false, true));
       codegen::CompileOptions options;
       options.target_cpu = "x86-64-v3";

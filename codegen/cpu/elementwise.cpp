@@ -25,8 +25,8 @@ using ir::OpKind;
 using IndexMap = std::vector<int>;
 using Key = std::pair<const ir::Value*, IndexMap>;
 
-/// An operand element loaded from memory (a buffer, or a constant of the fused body), or a
-/// result element stored.
+/// An operand element loaded from memory (a buffer, or a constant of the fused body), or
+/// where a result element is stored.
 struct Leaf {
   llvm::Value* base = nullptr;
   DType dtype = DType::f32;
@@ -59,12 +59,19 @@ class ExpressionEmitter {
     IndexMap identity(space_.size());
     for (size_t d = 0; d < space_.size(); ++d) identity[d] = static_cast<int>(d);
     for (const auto& [value, buffer] : outputs_) collect(value, identity);
-    for (const auto& [value, buffer] : outputs_) {  // row-major, or inside a concat's result
-      Leaf store;
-      store.dtype = value->dtype();
-      store.strides = ir::row_major_strides(space_);
-      if (const auto* view = concat_view(buffer)) store.strides = view->strides;
-      stores_.push_back(std::move(store));
+    // Each output row-major in its buffer, or else in each concat's result that takes it.
+    const auto& views = kernel_.module().concat_views();
+    for (size_t i = 0; i < outputs_.size(); ++i) {
+      auto found = views.find(outputs_[i].second);
+      const size_t count = found == views.end() ? 1 : found->second.size();
+      for (size_t v = 0; v < count; ++v) {
+        Store store;
+        store.output = i;
+        store.view = found == views.end() ? nullptr : &found->second[v];
+        store.leaf.dtype = outputs_[i].first->dtype();
+        store.leaf.strides = store.view ? store.view->strides : ir::row_major_strides(space_);
+        stores_.push_back(std::move(store));
+      }
     }
     merge_dimensions();
   }
@@ -110,16 +117,14 @@ class ExpressionEmitter {
       // place (program.h), which the other results may still read.
       std::vector<llvm::Value*> results;
       for (const auto& [value, buffer] : outputs_) results.push_back(evaluate(value, identity));
-      for (size_t i = 0; i < outputs_.size(); ++i) {
-        Leaf& store = stores_[i];
-        if (!store.base) {
-          const ir::BufferId buffer = outputs_[i].second;
-          const auto* view = concat_view(buffer);
-          store.base = view ? kernel_.element_address(kernel_.pointer(view->buffer), store.dtype,
-                                                      kernel_.index(view->offset))
-                            : kernel_.pointer(buffer);
-        }
-        b_.CreateStore(results[i], address(store));
+      for (Store& store : stores_) {
+        Leaf& leaf = store.leaf;
+        if (!leaf.base)
+          leaf.base = store.view
+                          ? kernel_.element_address(kernel_.pointer(store.view->buffer), leaf.dtype,
+                                                    kernel_.index(store.view->offset))
+                          : kernel_.pointer(outputs_[store.output].second);
+        b_.CreateStore(results[store.output], address(leaf));
       }
     };
     if (!part || merged_sizes_.empty()) return kernel_.for_shape(merged_sizes_, element);
@@ -187,14 +192,6 @@ class ExpressionEmitter {
     return view == views.end() ? nullptr : &view->second;
   }
 
-  /// Where result buffer `id` is written in place into a concat (ModuleContext::concat_views),
-  /// its view.
-  const ModuleContext::StridedView* concat_view(ir::BufferId id) const {
-    const auto& views = kernel_.module().concat_views();
-    auto view = views.find(id);
-    return view == views.end() ? nullptr : &view->second;
-  }
-
   /// Phase 1: finds the loaded leaves and their strides.
   void collect(const ir::Value* value, const IndexMap& map) {
     Key key{value, map};
@@ -225,9 +222,11 @@ class ExpressionEmitter {
       bool contiguous = !groups.empty();
       if (contiguous) {
         size_t previous = groups.back().back();
-        for (const std::vector<Leaf>* list : {&leaves_, &stores_})
-          for (const Leaf& leaf : *list)
-            contiguous = contiguous && leaf.strides[previous] == leaf.strides[d] * space_[d];
+        for (const Leaf& leaf : leaves_)
+          contiguous = contiguous && leaf.strides[previous] == leaf.strides[d] * space_[d];
+        for (const Store& store : stores_)
+          contiguous =
+              contiguous && store.leaf.strides[previous] == store.leaf.strides[d] * space_[d];
       }
       if (contiguous)
         groups.back().push_back(d);
@@ -238,8 +237,8 @@ class ExpressionEmitter {
       int64_t size = 1;
       for (int64_t d : group) size *= space_[d];
       merged_sizes_.push_back(size);
-      for (std::vector<Leaf>* list : {&leaves_, &stores_})
-        for (Leaf& leaf : *list) leaf.merged.push_back(leaf.strides[group.back()]);
+      for (Leaf& leaf : leaves_) leaf.merged.push_back(leaf.strides[group.back()]);
+      for (Store& store : stores_) store.leaf.merged.push_back(store.leaf.strides[group.back()]);
     }
   }
 
@@ -318,7 +317,13 @@ class ExpressionEmitter {
   std::set<Key> visited_;
   std::map<Key, size_t> leaf_index_;
   std::vector<Leaf> leaves_;
-  std::vector<Leaf> stores_;  ///< per output, where it is stored
+  /// Where an output is stored: its buffer, or one concat's result.
+  struct Store {
+    size_t output = 0;
+    const ModuleContext::StridedView* view = nullptr;  ///< null: the output's own buffer
+    Leaf leaf;
+  };
+  std::vector<Store> stores_;
   ir::Shape merged_sizes_;
   std::vector<llvm::Value*> indices_;
   std::map<Key, llvm::Value*> computed_;

@@ -93,9 +93,9 @@ class ModuleContext {
   /// Slices that no step copies out: their one reader, an elementwise step, reads the
   /// slice's elements in place in the sliced buffer. By slice buffer.
   std::map<ir::BufferId, StridedView>& slice_views() { return slice_views_; }
-  /// Elementwise results that no step copies into the concat reading them: the elementwise
-  /// step writes them in place in the concat's result. By result buffer.
-  std::map<ir::BufferId, StridedView>& concat_views() { return concat_views_; }
+  /// Elementwise results that no step copies into the concats reading them: the elementwise
+  /// step writes them in place in each concat's result. By result buffer.
+  std::map<ir::BufferId, std::vector<StridedView>>& concat_views() { return concat_views_; }
 
   /// Reserves `bytes` of scratch memory, which the entry function finds after the program's
   /// arena (at Program::arena_bytes rounded up to Program::kAlignment); returns its offset
@@ -115,7 +115,7 @@ class ModuleContext {
   std::set<const ir::Step*> packed_a_steps_;
   std::map<const ir::Step*, ProductSum> product_sums_;
   std::map<ir::BufferId, StridedView> slice_views_;
-  std::map<ir::BufferId, StridedView> concat_views_;
+  std::map<ir::BufferId, std::vector<StridedView>> concat_views_;
   std::string parallel_symbol_;
   int64_t scratch_bytes_ = 0;
 };

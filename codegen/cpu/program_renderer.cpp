@@ -180,41 +180,64 @@ class ProgramEmitter {
     }
   }
 
-  /// A concat whose operands are all results of the elementwise step right before it, read
-  /// by nothing else, is not copied: that step writes them in place in the concat's result
-  /// (ModuleContext::concat_views), unless the result overlaps what the step reads.
+  /// Concats whose operands are all results of one earlier elementwise step are not copied:
+  /// that step writes those results in place in each concat's result
+  /// (ModuleContext::concat_views), provided concats are their only readers, the steps
+  /// between touch no concat's result, and no concat's result overlaps what the step reads.
   void elide_concats(const std::vector<ir::Step>& steps) {
-    for (size_t i = 1; i < steps.size(); ++i) {
-      const ir::Step& step = steps[i];
-      const ir::Step& producer = steps[i - 1];
-      if (step.kind != StepKind::layout || step.node->kind() != ir::OpKind::Concat ||
-          producer.kind != StepKind::elementwise)
-        continue;
-      const std::set<BufferId> parts(step.operands.begin(), step.operands.end());
-      bool fits = parts.size() == step.operands.size();
-      for (BufferId id : step.operands)
-        fits = fits && program_.buffers.at(id).placement == Placement::arena &&
-               readers_.at(id) == 1 &&
-               std::find(producer.results.begin(), producer.results.end(), id) !=
-                   producer.results.end();
-      const BufferId target = step.results.at(0);
-      const Extent written = extent(target);
+    for (size_t p = 0; p < steps.size(); ++p) {
+      const ir::Step& producer = steps[p];
+      if (producer.kind != StepKind::elementwise || elided_.count(&producer)) continue;
+      std::vector<Extent> read;
       for (BufferId id : producer.operands) {
         auto view = module_.slice_views().find(id);
-        fits =
-            fits && !overlap(extent(view == module_.slice_views().end() ? id : view->second.buffer),
-                             written);
+        read.push_back(extent(view == module_.slice_views().end() ? id : view->second.buffer));
       }
-      if (!fits) continue;
-      const int64_t axis = step.node->attrs().get_int("axis");
-      ModuleContext::StridedView view;
-      view.buffer = target;
-      view.strides = ir::row_major_strides(program_.buffers.at(target).type.shape);
-      for (BufferId id : step.operands) {
-        module_.concat_views()[id] = view;
-        view.offset += program_.buffers.at(id).type.shape.at(axis) * view.strides.at(axis);
+      std::vector<Extent> between_reads, between_writes;  // of steps p+1 .. j-1
+      std::vector<size_t> concats;
+      for (size_t j = p + 1; j < steps.size(); ++j) {
+        const ir::Step& step = steps[j];
+        if (step.kind == StepKind::layout && step.node->kind() == ir::OpKind::Concat) {
+          const Extent target = extent(step.results.at(0));
+          const std::set<BufferId> parts(step.operands.begin(), step.operands.end());
+          bool fits = parts.size() == step.operands.size();
+          for (BufferId id : step.operands)
+            fits = fits && program_.buffers.at(id).placement == Placement::arena &&
+                   std::find(producer.results.begin(), producer.results.end(), id) !=
+                       producer.results.end();
+          for (const std::vector<Extent>* list : {&read, &between_reads, &between_writes})
+            for (const Extent& e : *list) fits = fits && !overlap(e, target);
+          if (fits) concats.push_back(j);
+        }
+        touched(step, between_reads, between_writes);
       }
-      elided_.insert(&step);
+      // Drop the concats holding a result that something else reads too, until none does.
+      for (bool dropped = true; dropped;) {
+        dropped = false;
+        std::map<BufferId, int> taken;
+        for (size_t j : concats)
+          for (BufferId id : steps[j].operands) ++taken[id];
+        for (size_t c = 0; c < concats.size() && !dropped; ++c)
+          for (BufferId id : steps[concats[c]].operands)
+            if (taken[id] != readers_.at(id)) {
+              concats.erase(concats.begin() + static_cast<std::ptrdiff_t>(c));
+              dropped = true;
+              break;
+            }
+      }
+      for (size_t j : concats) {
+        const ir::Step& step = steps[j];
+        const BufferId target = step.results.at(0);
+        const int64_t axis = step.node->attrs().get_int("axis");
+        ModuleContext::StridedView view;
+        view.buffer = target;
+        view.strides = ir::row_major_strides(program_.buffers.at(target).type.shape);
+        for (BufferId id : step.operands) {
+          module_.concat_views()[id].push_back(view);
+          view.offset += program_.buffers.at(id).type.shape.at(axis) * view.strides.at(axis);
+        }
+        elided_.insert(&step);
+      }
     }
   }
 
@@ -235,34 +258,74 @@ class ProgramEmitter {
     return true;
   }
 
-  /// A generated product followed by a sum that alone reads it (the gates' bias and input
-  /// projection in a recurrent step) computes that sum (ModuleContext::product_sums): its
-  /// accumulators start from the other operands, and the sum's step is not emitted.
+  /// The extents step `step` reads and writes (slices read in place and results written into
+  /// a concat: the buffers they view; a loop: everything its body touches).
+  void touched(const ir::Step& step, std::vector<Extent>& reads, std::vector<Extent>& writes) {
+    for (BufferId id : step.operands) {
+      auto view = module_.slice_views().find(id);
+      reads.push_back(extent(view == module_.slice_views().end() ? id : view->second.buffer));
+    }
+    for (BufferId id : step.results) {
+      auto views = module_.concat_views().find(id);
+      if (views == module_.concat_views().end()) {
+        writes.push_back(extent(id));
+        continue;
+      }
+      for (const ModuleContext::StridedView& view : views->second)
+        writes.push_back(extent(view.buffer));
+    }
+    for (BufferId id : step.body_outputs) reads.push_back(extent(id));
+    for (const ir::Step& inner : step.body) touched(inner, reads, writes);
+  }
+
+  /// A generated product whose result only a sum reads (the gates' bias and input projection
+  /// in a recurrent step, a carried gradient plus its product) computes that sum
+  /// (ModuleContext::product_sums): its accumulators start from the other operands, and the
+  /// sum's step is not emitted. The steps between them must not touch the sum's result or
+  /// write its operands.
   void fold_product_sums(const std::vector<ir::Step>& steps) {
     for (size_t i = 0; i + 1 < steps.size(); ++i) {
       const ir::Step& product = steps[i];
-      const ir::Step& sum = steps[i + 1];
-      if (product.kind != StepKind::matmul || product.node == nullptr ||
-          sum.kind != StepKind::elementwise || !is_sum(*sum.node) || sum.results.size() != 1)
+      if (product.kind != StepKind::matmul || product.node == nullptr) continue;
+      const BufferId c = product.results.at(0);
+      size_t j = i + 1;
+      while (j < steps.size() && std::find(steps[j].operands.begin(), steps[j].operands.end(), c) ==
+                                     steps[j].operands.end())
+        ++j;
+      if (j == steps.size()) continue;
+      const ir::Step& sum = steps[j];
+      if (sum.kind != StepKind::elementwise || !is_sum(*sum.node) || sum.results.size() != 1)
         continue;
       const ir::Node& node = *product.node;
       const bool packed =
           module_.packed_b_steps().count(&product) || top_level_packed_.count(&product);
-      const BufferId c = product.results.at(0), result = sum.results.at(0);
+      const BufferId result = sum.results.at(0);
       const ir::TensorType& type = program_.buffers.at(c).type;
       if (type.dtype == ir::DType::i32 || type.rank() != 2 || !generated_gemm_fits(node, packed) ||
-          readers_.count(c) == 0 || readers_.at(c) != 1 || program_.buffers.at(result).type != type)
+          readers_.count(c) == 0 || readers_.at(c) != 1 ||
+          program_.buffers.at(result).type != type || module_.concat_views().count(result))
         continue;
       ModuleContext::ProductSum folded;
       folded.result = result;
       bool fits = true;
+      std::vector<Extent> addends;
       for (BufferId id : sum.operands) {
         if (id == c) continue;
         fits = fits && program_.buffers.at(id).type == type && !module_.slice_views().count(id) &&
                (id == result || !overlap(extent(id), extent(result)));
         folded.addends.push_back(id);
+        addends.push_back(extent(id));
       }
       for (BufferId id : product.operands) fits = fits && !overlap(extent(id), extent(result));
+      for (size_t between = i + 1; between < j; ++between) {
+        std::vector<Extent> reads, writes;
+        touched(steps[between], reads, writes);
+        for (const Extent& read : reads) fits = fits && !overlap(read, extent(result));
+        for (const Extent& write : writes) {
+          fits = fits && !overlap(write, extent(result));
+          for (const Extent& addend : addends) fits = fits && !overlap(write, addend);
+        }
+      }
       if (!fits || folded.addends.size() + 1 != sum.operands.size()) continue;
       module_.product_sums()[&product] = folded;
       elided_.insert(&sum);
@@ -326,12 +389,19 @@ class ProgramEmitter {
       results = {sum->second.result};
       operands.insert(operands.end(), sum->second.addends.begin(), sum->second.addends.end());
     }
-    for (auto [list, views] : {std::pair{&operands, &module_.slice_views()},
-                               std::pair{&results, &module_.concat_views()}})
-      for (BufferId& id : *list) {
-        auto view = views->find(id);
-        if (view != views->end()) id = view->second.buffer;
-      }
+    for (BufferId& id : operands) {
+      auto view = module_.slice_views().find(id);
+      if (view != module_.slice_views().end()) id = view->second.buffer;
+    }
+    std::vector<BufferId> written;
+    for (BufferId id : results) {
+      auto views = module_.concat_views().find(id);
+      if (views == module_.concat_views().end())
+        written.push_back(id);
+      else
+        for (const ModuleContext::StridedView& view : views->second) written.push_back(view.buffer);
+    }
+    results = written;
     for (const std::vector<BufferId>* list : {&operands, &results})
       for (BufferId id : *list) {
         Extent e = extent(id);
