@@ -134,9 +134,37 @@ class Lowering {
   BufferId buffer_of(const Value* value) const { return buffer_of_.at(value); }
 
   /// Appends the steps of `graph`'s nodes to `steps`; body values are named `prefix` + name.
+  /// A slice of a computed value is lowered just before its first reader, so that a backend
+  /// may read it in place there (the value it slices cannot change in between).
   void lower_graph(const Graph& graph, const std::string& prefix, std::vector<Step>& steps,
                    const Destinations& destinations) {
-    for (const auto& node : graph.nodes()) lower_node(*node, prefix, steps, destinations);
+    std::vector<const Node*> deferred;
+    // Lowers the deferred slices `reader` reads (and those they read) before it.
+    auto flush = [&](auto&& self, const Node& reader) -> void {
+      for (const Value* operand : reader.operands()) {
+        auto at = std::find(deferred.begin(), deferred.end(), operand->producer());
+        if (at == deferred.end()) continue;
+        const Node* slice = *at;
+        deferred.erase(at);
+        self(self, *slice);
+        lower_node(*slice, prefix, steps, destinations);
+      }
+    };
+    for (const auto& node : graph.nodes()) {
+      if (node->kind() == OpKind::Slice && !destinations.count(node->result()) &&
+          !is_source(node->operand(0)->producer()->kind())) {
+        deferred.push_back(node.get());
+        continue;
+      }
+      flush(flush, *node);
+      lower_node(*node, prefix, steps, destinations);
+    }
+    while (!deferred.empty()) {  // read by outputs only
+      const Node* slice = deferred.front();
+      deferred.erase(deferred.begin());
+      flush(flush, *slice);
+      lower_node(*slice, prefix, steps, destinations);
+    }
   }
 
  private:

@@ -139,6 +139,8 @@ TEST(CpuBackend, SlicesReadOnlyByTheNextElementwiseStepAreReadInPlace) {
     Value* b = build::slice(gates, {0, 4}, {5, 8});
     Value* c = build::slice(gates, {0, 8}, {5, 12});
     graph->add_output("y", build::add(build::mul(build::tanh(a), build::sigmoid(b)), c));
+    // Read whole too, so that the product is not split per slice (split-sliced-elementwise).
+    graph->add_output("s", build::reduce_sum(gates, {0, 1}));
     if (shared) graph->add_output("c", build::matmul(c, build::transpose(c, {1, 0})));
     codegen::CompileOptions options;
     options.target_cpu = "x86-64-v3";
@@ -219,6 +221,8 @@ TEST(CpuBackend, ProductsComputeTheSumAfterThem) {
       Value* first = build::slice(gates, {0, 0}, {shape.m, half});
       Value* second = build::slice(gates, {0, half}, {shape.m, shape.n});
       graph->add_output("y", build::mul(build::sigmoid(first), build::tanh(second)));
+      // Read whole too, so that the sum is not split per slice (split-sliced-elementwise).
+      graph->add_output("s", build::reduce_sum(gates, {0, 1}));
       if (shared) graph->add_output("p", build::exp(product));
       codegen::CompileOptions options;
       options.target_cpu = "x86-64-v3";

@@ -44,9 +44,10 @@ TEST(PassRegistry, NamesAreUniqueAndDescribed) {
   for (const char* name : {"canonicalize", "cse", "dce", "fold-constants", "simplify"})
     EXPECT_TRUE(names.count(name)) << name;
   EXPECT_EQ(passes::find_pass("nope"), nullptr);
-  EXPECT_EQ(passes::known_pass_names(),
-            "canonicalize, simplify, fold-constants, cse, dce, fuse-matmuls, "
-            "hoist-scan-invariants, sparse-row-updates, fuse-elementwise");
+  EXPECT_EQ(
+      passes::known_pass_names(),
+      "canonicalize, simplify, fold-constants, cse, dce, fuse-matmuls, "
+      "hoist-scan-invariants, sparse-row-updates, split-sliced-elementwise, fuse-elementwise");
 }
 
 std::vector<std::string_view> names_of(const std::vector<const passes::PassInfo*>& pipeline) {
@@ -85,7 +86,7 @@ TEST(DefaultPipelines, LevelsParseAndUnknownLevelsAreErrors) {
   EXPECT_EQ(passes::default_pipeline("O0"), "");
   EXPECT_EQ(passes::default_pipeline("O1"),
             "canonicalize,fuse-matmuls,hoist-scan-invariants,sparse-row-updates,canonicalize,"
-            "fuse-elementwise");
+            "split-sliced-elementwise,fuse-elementwise");
   for (const passes::PipelineLevel& level : passes::default_pipelines())
     EXPECT_NO_THROW(passes::parse_pipeline(level.pipeline)) << level.level;
   std::string message = error_of([] { passes::default_pipeline("O7"); });

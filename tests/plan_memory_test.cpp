@@ -312,6 +312,33 @@ TEST(PlanMemory, SmallGraphStructureAndText) {
   expect_program_matches(graph, inputs, state, "");
 }
 
+TEST(PlanMemory, SlicesComeJustBeforeTheirReaderAndKeepTheirSourceAlive) {
+  // Both slices are made first in the graph; each is lowered right before its reader, and
+  // the exp they slice stays alive until the last reader ran (a backend may read a slice in
+  // place from its source).
+  Graph graph("slices");
+  Value* x = graph.add_input("x", {DType::f64, {4, 6}});
+  Value* e = build::exp(x);
+  Value* left = build::slice(e, {0, 0}, {4, 3});
+  Value* right = build::slice(e, {0, 3}, {4, 6});
+  Value* a = build::tanh(left);
+  Value* b = build::sigmoid(right);
+  graph.add_output("y", build::mul(a, b));
+  Program program = passes::plan_memory(graph);
+  std::vector<std::string> order;
+  for (const Step& step : program.steps)
+    if (step.node) order.push_back(std::string(step.node->info().name));
+  EXPECT_EQ(order, (std::vector<std::string>{"exp", "slice", "tanh", "slice", "sigmoid", "mul"}));
+  const Buffer& source = program.buffers.at(program.steps.at(0).results.at(0));
+  const Buffer& last = program.buffers.at(program.steps.at(4).results.at(0));
+  EXPECT_TRUE(source.offset + source.bytes <= last.offset ||
+              last.offset + last.bytes <= source.offset)
+      << print_program(program);
+  Bindings inputs;
+  inputs["x"] = Tensor::from_doubles(DType::f64, {4, 6}, std::vector<double>(24, 0.5));
+  expect_program_matches(graph, inputs, {}, "");
+}
+
 TEST(PlanMemory, ArenaReusesDeadBuffers) {
   // A chain of ten tanh over [16, 16]: each value dies at the next step, so two slots do.
   Graph graph("chain");

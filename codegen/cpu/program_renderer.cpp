@@ -137,46 +137,59 @@ class ProgramEmitter {
     }
   }
 
-  /// True for a slice step that copies out an arena buffer which only `steps[next]`, an
-  /// elementwise step, reads.
-  bool slice_for(const std::vector<ir::Step>& steps, size_t at, size_t next) const {
-    const ir::Step& step = steps[at];
-    if (step.kind != StepKind::layout || step.node->kind() != ir::OpKind::Slice ||
-        next >= steps.size() || steps[next].kind != StepKind::elementwise)
-      return false;
-    const BufferId slice = step.results.at(0);
-    const auto& consumer = steps[next].operands;
-    return program_.buffers.at(slice).placement == Placement::arena && readers_.count(slice) &&
-           readers_.at(slice) == 1 &&
-           std::find(consumer.begin(), consumer.end(), slice) != consumer.end();
+  /// The extents step `step` reads and writes (slices read in place and results written into
+  /// a concat: the buffers they view; a loop: everything its body touches).
+  void touched(const ir::Step& step, std::vector<Extent>& reads, std::vector<Extent>& writes) {
+    for (BufferId id : step.operands) {
+      auto view = module_.slice_views().find(id);
+      reads.push_back(extent(view == module_.slice_views().end() ? id : view->second.buffer));
+    }
+    for (BufferId id : step.results) {
+      auto views = module_.concat_views().find(id);
+      if (views == module_.concat_views().end()) {
+        writes.push_back(extent(id));
+        continue;
+      }
+      for (const ModuleContext::StridedView& view : views->second)
+        writes.push_back(extent(view.buffer));
+    }
+    for (BufferId id : step.body_outputs) reads.push_back(extent(id));
+    for (const ir::Step& inner : step.body) touched(inner, reads, writes);
   }
 
-  /// Slices (a gate's columns of a step's pre-activations) read only by the elementwise step
-  /// right after them are not copied out: that step reads them in place
-  /// (ModuleContext::slice_views), unless it writes over their source.
+  /// Slices (a gate's columns of a step's pre-activations) that only one later elementwise
+  /// step reads are not copied out: that step reads them in place
+  /// (ModuleContext::slice_views), unless it or a step between writes over their source.
   void elide_slices(const std::vector<ir::Step>& steps) {
     for (size_t i = 0; i < steps.size(); ++i) {
-      size_t next = i;
-      while (next < steps.size() && steps[next].kind == StepKind::layout &&
-             steps[next].node->kind() == ir::OpKind::Slice)
-        ++next;
-      for (size_t at = i; at < next; ++at) {
-        if (!slice_for(steps, at, next)) continue;
-        const ir::Step& step = steps[at];
-        const BufferId source = step.operands.at(0);
-        const Extent from = extent(source);
-        bool clobbered = from.root == Placement::constant;
-        for (BufferId id : steps[next].results) clobbered = clobbered || overlap(extent(id), from);
-        if (clobbered) continue;
-        ModuleContext::StridedView view;
-        view.buffer = source;
-        view.strides = ir::row_major_strides(program_.buffers.at(source).type.shape);
-        const std::vector<int64_t>& starts = step.node->attrs().get_ints("starts");
-        for (size_t d = 0; d < starts.size(); ++d) view.offset += starts[d] * view.strides[d];
-        module_.slice_views()[step.results.at(0)] = view;
-        elided_.insert(&step);
+      const ir::Step& step = steps[i];
+      if (step.kind != StepKind::layout || step.node->kind() != ir::OpKind::Slice) continue;
+      const BufferId slice = step.results.at(0);
+      if (program_.buffers.at(slice).placement != Placement::arena || !readers_.count(slice) ||
+          readers_.at(slice) != 1)
+        continue;
+      size_t j = i + 1;
+      while (j < steps.size() && std::find(steps[j].operands.begin(), steps[j].operands.end(),
+                                           slice) == steps[j].operands.end())
+        ++j;
+      if (j == steps.size() || steps[j].kind != StepKind::elementwise) continue;
+      const BufferId source = step.operands.at(0);
+      const Extent from = extent(source);
+      bool clobbered = from.root == Placement::constant;
+      for (BufferId id : steps[j].results) clobbered = clobbered || overlap(extent(id), from);
+      for (size_t between = i + 1; between < j; ++between) {
+        std::vector<Extent> reads, writes;
+        touched(steps[between], reads, writes);
+        for (const Extent& write : writes) clobbered = clobbered || overlap(write, from);
       }
-      i = std::max(i, next);
+      if (clobbered) continue;
+      ModuleContext::StridedView view;
+      view.buffer = source;
+      view.strides = ir::row_major_strides(program_.buffers.at(source).type.shape);
+      const std::vector<int64_t>& starts = step.node->attrs().get_ints("starts");
+      for (size_t d = 0; d < starts.size(); ++d) view.offset += starts[d] * view.strides[d];
+      module_.slice_views()[slice] = view;
+      elided_.insert(&step);
     }
   }
 
@@ -256,26 +269,6 @@ class ProgramEmitter {
     for (const auto& [value, count] : uses)
       if (count != 1) return false;
     return true;
-  }
-
-  /// The extents step `step` reads and writes (slices read in place and results written into
-  /// a concat: the buffers they view; a loop: everything its body touches).
-  void touched(const ir::Step& step, std::vector<Extent>& reads, std::vector<Extent>& writes) {
-    for (BufferId id : step.operands) {
-      auto view = module_.slice_views().find(id);
-      reads.push_back(extent(view == module_.slice_views().end() ? id : view->second.buffer));
-    }
-    for (BufferId id : step.results) {
-      auto views = module_.concat_views().find(id);
-      if (views == module_.concat_views().end()) {
-        writes.push_back(extent(id));
-        continue;
-      }
-      for (const ModuleContext::StridedView& view : views->second)
-        writes.push_back(extent(view.buffer));
-    }
-    for (BufferId id : step.body_outputs) reads.push_back(extent(id));
-    for (const ir::Step& inner : step.body) touched(inner, reads, writes);
   }
 
   /// A generated product whose result only a sum reads (the gates' bias and input projection

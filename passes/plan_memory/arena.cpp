@@ -52,7 +52,15 @@ class AccessRecorder {
       const int64_t position = clock_++;
       if (step.kind != StepKind::loop) {
         for (BufferId id : step.results) record(id, position, loops, true);
-        for (BufferId id : step.operands) record(id, position, loops, false);
+        for (BufferId id : step.operands) {
+          record(id, position, loops, false);
+          // A slice's source lives as long as the slice: a backend may read the slice in
+          // place from its source (the CPU backend, for the elementwise step reading it).
+          auto sliced = slice_sources_.find(id);
+          if (sliced != slice_sources_.end()) record(sliced->second, position, loops, false);
+        }
+        if (step.kind == StepKind::layout && step.node->kind() == ir::OpKind::Slice)
+          slice_sources_[step.results.at(0)] = step.operands.at(0);
         continue;
       }
       // The loop's results are defined in the enclosing scope; its operands and results are
@@ -81,6 +89,7 @@ class AccessRecorder {
 
   const Program& program_;
   int64_t clock_ = 0;
+  std::map<BufferId, BufferId> slice_sources_;  ///< slice result -> the buffer it slices
   std::vector<Access> accesses_;
   std::map<int32_t, LoopRange> ranges_;
 };
