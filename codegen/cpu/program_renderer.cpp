@@ -137,24 +137,51 @@ class ProgramEmitter {
     }
   }
 
+  /// How many steps (and loop write-backs) read buffer `id`.
+  int reader_count(BufferId id) const {
+    auto found = readers_.find(id);
+    return found == readers_.end() ? 0 : found->second;
+  }
+
+  /// The buffer a step reading `id` reads: a slice read in place, its source.
+  BufferId read_buffer(BufferId id) const {
+    auto view = module_.slice_views().find(id);
+    return view == module_.slice_views().end() ? id : view->second.buffer;
+  }
+
+  /// The buffers a step computing `id` writes: a result written into concats, their results.
+  std::vector<BufferId> written_buffers(BufferId id) const {
+    auto views = module_.concat_views().find(id);
+    if (views == module_.concat_views().end()) return {id};
+    std::vector<BufferId> buffers;
+    for (const ModuleContext::StridedView& view : views->second) buffers.push_back(view.buffer);
+    return buffers;
+  }
+
+  /// The index of the first of `steps` after `after` that reads `id` (steps.size(): none).
+  static size_t first_reader(const std::vector<ir::Step>& steps, size_t after, BufferId id) {
+    size_t j = after + 1;
+    while (j < steps.size() && std::find(steps[j].operands.begin(), steps[j].operands.end(), id) ==
+                                   steps[j].operands.end())
+      ++j;
+    return j;
+  }
+
   /// The extents step `step` reads and writes (slices read in place and results written into
-  /// a concat: the buffers they view; a loop: everything its body touches).
+  /// concats: the buffers they view; a loop: everything its body touches).
   void touched(const ir::Step& step, std::vector<Extent>& reads, std::vector<Extent>& writes) {
-    for (BufferId id : step.operands) {
-      auto view = module_.slice_views().find(id);
-      reads.push_back(extent(view == module_.slice_views().end() ? id : view->second.buffer));
-    }
-    for (BufferId id : step.results) {
-      auto views = module_.concat_views().find(id);
-      if (views == module_.concat_views().end()) {
-        writes.push_back(extent(id));
-        continue;
-      }
-      for (const ModuleContext::StridedView& view : views->second)
-        writes.push_back(extent(view.buffer));
-    }
+    for (BufferId id : step.operands) reads.push_back(extent(read_buffer(id)));
+    for (BufferId id : step.results)
+      for (BufferId written : written_buffers(id)) writes.push_back(extent(written));
     for (BufferId id : step.body_outputs) reads.push_back(extent(id));
     for (const ir::Step& inner : step.body) touched(inner, reads, writes);
+  }
+
+  /// The extents steps (begin, end) of `steps` read and write.
+  void touched_between(const std::vector<ir::Step>& steps, size_t begin, size_t end,
+                       std::vector<Extent>& reads, std::vector<Extent>& writes) {
+    for (size_t between = begin + 1; between < end; ++between)
+      touched(steps[between], reads, writes);
   }
 
   /// Slices (a gate's columns of a step's pre-activations) that only one later elementwise
@@ -165,23 +192,17 @@ class ProgramEmitter {
       const ir::Step& step = steps[i];
       if (step.kind != StepKind::layout || step.node->kind() != ir::OpKind::Slice) continue;
       const BufferId slice = step.results.at(0);
-      if (program_.buffers.at(slice).placement != Placement::arena || !readers_.count(slice) ||
-          readers_.at(slice) != 1)
+      if (program_.buffers.at(slice).placement != Placement::arena || reader_count(slice) != 1)
         continue;
-      size_t j = i + 1;
-      while (j < steps.size() && std::find(steps[j].operands.begin(), steps[j].operands.end(),
-                                           slice) == steps[j].operands.end())
-        ++j;
+      const size_t j = first_reader(steps, i, slice);
       if (j == steps.size() || steps[j].kind != StepKind::elementwise) continue;
       const BufferId source = step.operands.at(0);
       const Extent from = extent(source);
       bool clobbered = from.root == Placement::constant;
       for (BufferId id : steps[j].results) clobbered = clobbered || overlap(extent(id), from);
-      for (size_t between = i + 1; between < j; ++between) {
-        std::vector<Extent> reads, writes;
-        touched(steps[between], reads, writes);
-        for (const Extent& write : writes) clobbered = clobbered || overlap(write, from);
-      }
+      std::vector<Extent> reads, writes;
+      touched_between(steps, i, j, reads, writes);
+      for (const Extent& write : writes) clobbered = clobbered || overlap(write, from);
       if (clobbered) continue;
       ModuleContext::StridedView view;
       view.buffer = source;
@@ -200,12 +221,9 @@ class ProgramEmitter {
   void elide_concats(const std::vector<ir::Step>& steps) {
     for (size_t p = 0; p < steps.size(); ++p) {
       const ir::Step& producer = steps[p];
-      if (producer.kind != StepKind::elementwise || elided_.count(&producer)) continue;
+      if (producer.kind != StepKind::elementwise) continue;
       std::vector<Extent> read;
-      for (BufferId id : producer.operands) {
-        auto view = module_.slice_views().find(id);
-        read.push_back(extent(view == module_.slice_views().end() ? id : view->second.buffer));
-      }
+      for (BufferId id : producer.operands) read.push_back(extent(read_buffer(id)));
       std::vector<Extent> between_reads, between_writes;  // of steps p+1 .. j-1
       std::vector<size_t> concats;
       for (size_t j = p + 1; j < steps.size(); ++j) {
@@ -232,7 +250,7 @@ class ProgramEmitter {
           for (BufferId id : steps[j].operands) ++taken[id];
         for (size_t c = 0; c < concats.size() && !dropped; ++c)
           for (BufferId id : steps[concats[c]].operands)
-            if (taken[id] != readers_.at(id)) {
+            if (taken[id] != reader_count(id)) {
               concats.erase(concats.begin() + static_cast<std::ptrdiff_t>(c));
               dropped = true;
               break;
@@ -281,10 +299,7 @@ class ProgramEmitter {
       const ir::Step& product = steps[i];
       if (product.kind != StepKind::matmul || product.node == nullptr) continue;
       const BufferId c = product.results.at(0);
-      size_t j = i + 1;
-      while (j < steps.size() && std::find(steps[j].operands.begin(), steps[j].operands.end(), c) ==
-                                     steps[j].operands.end())
-        ++j;
+      const size_t j = first_reader(steps, i, c);
       if (j == steps.size()) continue;
       const ir::Step& sum = steps[j];
       if (sum.kind != StepKind::elementwise || !is_sum(*sum.node) || sum.results.size() != 1)
@@ -295,8 +310,8 @@ class ProgramEmitter {
       const BufferId result = sum.results.at(0);
       const ir::TensorType& type = program_.buffers.at(c).type;
       if (type.dtype == ir::DType::i32 || type.rank() != 2 || !generated_gemm_fits(node, packed) ||
-          readers_.count(c) == 0 || readers_.at(c) != 1 ||
-          program_.buffers.at(result).type != type || module_.concat_views().count(result))
+          reader_count(c) != 1 || program_.buffers.at(result).type != type ||
+          module_.concat_views().count(result))
         continue;
       ModuleContext::ProductSum folded;
       folded.result = result;
@@ -310,14 +325,12 @@ class ProgramEmitter {
         addends.push_back(extent(id));
       }
       for (BufferId id : product.operands) fits = fits && !overlap(extent(id), extent(result));
-      for (size_t between = i + 1; between < j; ++between) {
-        std::vector<Extent> reads, writes;
-        touched(steps[between], reads, writes);
-        for (const Extent& read : reads) fits = fits && !overlap(read, extent(result));
-        for (const Extent& write : writes) {
-          fits = fits && !overlap(write, extent(result));
-          for (const Extent& addend : addends) fits = fits && !overlap(write, addend);
-        }
+      std::vector<Extent> reads, writes;
+      touched_between(steps, i, j, reads, writes);
+      for (const Extent& read : reads) fits = fits && !overlap(read, extent(result));
+      for (const Extent& write : writes) {
+        fits = fits && !overlap(write, extent(result));
+        for (const Extent& addend : addends) fits = fits && !overlap(write, addend);
       }
       if (!fits || folded.addends.size() + 1 != sum.operands.size()) continue;
       module_.product_sums()[&product] = folded;
@@ -382,18 +395,10 @@ class ProgramEmitter {
       results = {sum->second.result};
       operands.insert(operands.end(), sum->second.addends.begin(), sum->second.addends.end());
     }
-    for (BufferId& id : operands) {
-      auto view = module_.slice_views().find(id);
-      if (view != module_.slice_views().end()) id = view->second.buffer;
-    }
+    for (BufferId& id : operands) id = read_buffer(id);
     std::vector<BufferId> written;
-    for (BufferId id : results) {
-      auto views = module_.concat_views().find(id);
-      if (views == module_.concat_views().end())
-        written.push_back(id);
-      else
-        for (const ModuleContext::StridedView& view : views->second) written.push_back(view.buffer);
-    }
+    for (BufferId id : results)
+      for (BufferId buffer : written_buffers(id)) written.push_back(buffer);
     results = written;
     for (const std::vector<BufferId>* list : {&operands, &results})
       for (BufferId id : *list) {
@@ -648,7 +653,8 @@ class ProgramEmitter {
   std::map<int32_t, llvm::Value*> externals_;
   /// Panel copies of loop-invariant B operands, by matmul step.
   std::map<const ir::Step*, llvm::Value*> packed_;
-  /// Readers per buffer (count_readers), and the slice steps not emitted (elide_slices).
+  /// Readers per buffer (count_readers), and the steps not emitted: slices read in place,
+  /// concats written in place, sums computed by their product.
   std::map<BufferId, int> readers_;
   std::set<const ir::Step*> elided_;
   /// The top-level products whose B is packed just before them, and their panels' region.
