@@ -111,7 +111,9 @@ TEST(CpuPackedProducts, NestedScansRepackPerOuterStep) {
 
 /// Top-level products too large for generated code reading B in place: B (transposed or not,
 /// A transposed or not) packed just before each, k in slices of kGemmDepthSlice (600 = 256 +
-/// 256 + 88), a partial last column block (450 columns).
+/// 256 + 88), a partial last column block (450 columns); a transposed A packed in panels of a
+/// row tile's rows, 16 source rows at a time (600 = 37 * 16 + 8), with a partial last panel
+/// (70 and 450 rows), by one thread (600 x 70) and by the pool (600 x 450).
 std::unique_ptr<Graph> large_products(DType dtype) {
   auto graph = std::make_unique<Graph>("large_products");
   Value* a = graph->add_input("a", {dtype, {70, 600}});
@@ -121,6 +123,8 @@ std::unique_ptr<Graph> large_products(DType dtype) {
   graph->add_output("a_wt", build::matmul(a, w, false, true));
   graph->add_output("a_v", build::matmul(a, v));
   graph->add_output("at_wt", build::matmul(a_t, w, true, true));
+  Value* a_t_wide = graph->add_input("a_t_wide", {dtype, {600, 450}});
+  graph->add_output("atw_v", build::matmul(a_t_wide, v, true, false));
   return graph;
 }
 

@@ -2,7 +2,7 @@
 // (small_gemm.cpp): for each block of `width` columns, K rows of `width` elements, the last
 // block zero padded.
 //
-// An untransposed B is copied one panel row at a time. A transposed one (the source holds
+// An untransposed source is copied row by row, one panel row at a time. A transposed one (the source holds
 // B^T, a recurrent weight W used as h W^T) is read lanes x lanes at a time: `lanes` vector
 // loads of source rows, a transpose in registers (log2(lanes) rounds of shuffles, each
 // swapping one bit of the row index with the same bit of the column index), `lanes` vector
@@ -15,6 +15,9 @@
 
 namespace rnnc::cpu {
 namespace {
+
+/// Rows of an untransposed source packed together (see pack_part).
+constexpr int64_t kPackRowBlock = 16;
 
 /// The rows of a lanes x lanes block (`rows`, one vector each) transposed in registers.
 std::vector<llvm::Value*> transpose_in_registers(llvm::IRBuilder<>& b,
@@ -60,13 +63,6 @@ void pack_part(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir:
   auto pack_panel = [&](llvm::Value* p, int64_t columns) {
     llvm::Value* panel = at(packed, mul(p, k * width));
     llvm::Value* first = mul(p, width);
-    if (!transposed) {
-      f.for_range(k, [&](llvm::Value* q) {
-        f.copy_bytes(at(panel, mul(q, width)), at(source, b.CreateAdd(mul(q, n), first)),
-                     f.index(columns * size));
-      });
-      return;
-    }
     // B(q, first + c) = source[(first + c) * k + q] -> panel[q * width + c].
     auto element_by_element = [&](int64_t c_begin, int64_t c_end, int64_t q_begin, int64_t q_end) {
       if (c_begin >= c_end || q_begin >= q_end) return;
@@ -103,6 +99,42 @@ void pack_part(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir:
   };
 
   const int64_t full_panels = n / width, rest = n - full_panels * width;
+  if (!transposed) {
+    // kPackRowBlock rows of the source at a time, the rows of every panel of the part in
+    // turn: each panel's part of them is one contiguous run of the panel, and the source rows
+    // stay in cache while all panels read them. Narrow panels (a transposed A's) would
+    // otherwise read the source in column strips, one cache line for a few elements.
+    llvm::Value* begin = f.index(0);
+    llvm::Value* end = f.index(full_panels);
+    llvm::Value* last = b.getTrue();
+    if (part) {
+      llvm::Value* count = f.index(full_panels);
+      begin = b.CreateSDiv(b.CreateMul(part, count), parts);
+      end = b.CreateSDiv(b.CreateMul(b.CreateAdd(part, f.index(1)), count), parts);
+      last = b.CreateICmpEQ(part, b.CreateSub(parts, f.index(1)));
+    }
+    auto copy_row = [&](llvm::Value* q, llvm::Value* p, int64_t columns) {
+      f.copy_bytes(at(packed, b.CreateAdd(mul(p, k * width), mul(q, width))),
+                   at(source, b.CreateAdd(mul(q, n), mul(p, width))), f.index(columns * size));
+    };
+    if (rest > 0)
+      f.if_then(last, [&] {
+        f.zero_bytes(at(packed, f.index(full_panels * k * width)), f.index(k * width * size));
+      });
+    // Rows [q0, q0 + rows) of every panel of the part, one panel after another.
+    auto row_block = [&](llvm::Value* q0, int64_t rows) {
+      auto panel_rows = [&](llvm::Value* p, int64_t columns) {
+        f.for_range(rows, [&](llvm::Value* dq) { copy_row(b.CreateAdd(q0, dq), p, columns); });
+      };
+      f.for_between(begin, end, [&](llvm::Value* p) { panel_rows(p, width); });
+      if (rest > 0) f.if_then(last, [&] { panel_rows(f.index(full_panels), rest); });
+    };
+    const int64_t blocks = k / kPackRowBlock;
+    f.for_range(blocks, [&](llvm::Value* qb) { row_block(mul(qb, kPackRowBlock), kPackRowBlock); });
+    if (k > blocks * kPackRowBlock)
+      row_block(f.index(blocks * kPackRowBlock), k - blocks * kPackRowBlock);
+    return;
+  }
   auto partial_panel = [&] {
     f.zero_bytes(at(packed, f.index(full_panels * k * width)), f.index(k * width * size));
     pack_panel(f.index(full_panels), rest);

@@ -61,9 +61,12 @@ class GemmEmitter {
     vector_ = llvm::FixedVectorType::get(scalar_, static_cast<unsigned>(lanes_));
     // Registers: MR * NR accumulators, NR loaded vectors and one broadcast (6 rows on
     // AVX-512 timed no faster, 8 twice as slow).
-    rows_ = 4;
+    rows_ = tile_rows();
     vectors_ = tile_vectors(kernel.module());
   }
+
+  /// Rows of C per register tile (MR).
+  static int64_t tile_rows() { return 4; }
 
   /// Vectors of C per register tile row (NR).
   static int64_t tile_vectors(const ModuleContext& module) {
@@ -276,9 +279,7 @@ int64_t generated_gemm_panel_columns(const ModuleContext& module, ir::DType dtyp
          static_cast<int64_t>(ir::dtype_size(dtype));
 }
 
-int64_t generated_gemm_a_panel_rows(ir::DType dtype) {
-  return 64 / static_cast<int64_t>(ir::dtype_size(dtype));
-}
+int64_t generated_gemm_a_panel_rows(ir::DType) { return GemmEmitter::tile_rows(); }
 
 void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
   const ir::Step& step = kernel.step();
