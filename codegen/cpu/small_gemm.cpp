@@ -12,11 +12,15 @@
 // width (zero padded), so that a tile streams its B panel contiguously; a large top-level
 // product gets its B packed just before it (program_renderer.cpp). k runs in slices of
 // kGemmDepthSlice so that a slice of a panel stays in cache while every row tile reads it.
+// With a packed transposed A (a weight gradient's, as large as the activations), the rows go in
+// blocks of kGemmRowBlock, each block through every column block of the part, so that the
+// block of A comes from cache for all but the first instead of from memory for each.
 // A product that computes the sum after it (ModuleContext::ProductSum: a recurrent step's
 // gates plus bias and input projection) starts its accumulators from the other addends.
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/Intrinsics.h>
 
+#include <functional>
 #include <vector>
 
 #include "codegen/cpu/emitter.h"
@@ -99,20 +103,47 @@ class GemmEmitter {
         column_block(kernel_.index(full_blocks), kernel_.index(full_blocks * block), vectors,
                      rest - (vectors - 1) * lanes_);
       };
-      if (!part) {
-        kernel_.for_range(full_blocks, whole_block);
-        if (rest > 0) rest_block();
-        return;
+      llvm::Value* begin = kernel_.index(0);
+      llvm::Value* end = kernel_.index(full_blocks);
+      llvm::Value* last = b_.getTrue();
+      if (part) {
+        llvm::Value* count = kernel_.index(full_blocks);
+        begin = b_.CreateSDiv(b_.CreateMul(part, count), parts);
+        end = b_.CreateSDiv(b_.CreateMul(b_.CreateAdd(part, kernel_.index(1)), count), parts);
+        last = b_.CreateICmpEQ(part, b_.CreateSub(parts, kernel_.index(1)));
       }
-      llvm::Value* count = kernel_.index(full_blocks);
-      llvm::Value* begin = b_.CreateSDiv(b_.CreateMul(part, count), parts);
-      llvm::Value* end =
-          b_.CreateSDiv(b_.CreateMul(b_.CreateAdd(part, kernel_.index(1)), count), parts);
-      kernel_.for_between(begin, end, whole_block);
-      if (rest > 0)
-        kernel_.if_then(b_.CreateICmpEQ(part, b_.CreateSub(parts, kernel_.index(1))), rest_block);
+      for_row_blocks([&] {
+        kernel_.for_between(begin, end, whole_block);
+        if (rest > 0) kernel_.if_then(last, rest_block);
+      });
     });
   }
+
+  /// Runs `body` (which goes over the column blocks) once per block of row_block_rows() rows
+  /// (row_begin_, row_count_; the last block may be shorter), or once for all rows.
+  void for_row_blocks(const std::function<void()>& body) {
+    const int64_t block = row_block_rows();
+    if (block >= s_.m) {
+      row_begin_ = kernel_.index(0);
+      row_count_ = s_.m;
+      return body();
+    }
+    const int64_t full = s_.m / block;
+    kernel_.for_range(full, [&](llvm::Value* rb) {
+      row_begin_ = b_.CreateMul(rb, kernel_.index(block));
+      row_count_ = block;
+      body();
+    });
+    if (s_.m > full * block) {
+      row_begin_ = kernel_.index(full * block);
+      row_count_ = s_.m - full * block;
+      body();
+    }
+  }
+
+  /// Rows per row block: kGemmRowBlock when A is a packed transposed A (its packed copy is
+  /// as large as the activations it was packed from), else all of them.
+  int64_t row_block_rows() const { return a_panels_ ? kGemmRowBlock : s_.m; }
 
   /// Column blocks (whole ones) of one batch entry.
   int64_t full_blocks() const { return s_.n / (vectors_ * lanes_); }
@@ -126,15 +157,15 @@ class GemmEmitter {
     llvm::Value* first = panels_ ? b_.CreateMul(jb, kernel_.index(s_.k * vectors_ * lanes_)) : j0;
     const int64_t row_stride = panels_ ? vectors_ * lanes_ : s_.n;
     auto all_rows = [&](const Depth& depth) {
-      const int64_t full_tiles = s_.m / rows_;
+      const int64_t full_tiles = row_count_ / rows_;
       kernel_.for_range(full_tiles, [&](llvm::Value* it) {
-        tile(b_.CreateMul(it, kernel_.index(rows_)), rows_, j0, first, row_stride, vectors,
-             last_lanes, depth);
+        tile(b_.CreateAdd(row_begin_, b_.CreateMul(it, kernel_.index(rows_))), rows_, j0, first,
+             row_stride, vectors, last_lanes, depth);
       });
-      const int64_t rest = s_.m - full_tiles * rows_;
+      const int64_t rest = row_count_ - full_tiles * rows_;
       if (rest > 0)
-        tile(kernel_.index(full_tiles * rows_), rest, j0, first, row_stride, vectors, last_lanes,
-             depth);
+        tile(b_.CreateAdd(row_begin_, kernel_.index(full_tiles * rows_)), rest, j0, first,
+             row_stride, vectors, last_lanes, depth);
     };
     if (s_.k <= kGemmDepthSlice) return all_rows({kernel_.index(0), kernel_.index(s_.k), nullptr});
     const int64_t slices = (s_.k + kGemmDepthSlice - 1) / kGemmDepthSlice;
@@ -258,6 +289,8 @@ class GemmEmitter {
   bool panels_ = false, a_panels_ = false;
   int64_t lanes_ = 0, rows_ = 0, vectors_ = 0;
   llvm::Value *a_ = nullptr, *bmat_ = nullptr, *c_ = nullptr;
+  llvm::Value* row_begin_ = nullptr;  ///< the first row of the current row block
+  int64_t row_count_ = 0;             ///< its rows
   std::vector<llvm::Value*> addends_;
 };
 
