@@ -1,9 +1,10 @@
-// Packing a loop-invariant B operand into the panels the generated products stream
-// (small_gemm.cpp): for each block of `width` columns, K rows of `width` elements, the last
-// block zero padded.
+// Packing a loop-invariant B operand (or a large product's B or transposed A) into the panels
+// the generated products stream (small_gemm.cpp): for each block of `width` columns, K rows
+// of `width` elements, the last block zero padded.
 //
-// An untransposed source is copied row by row, one panel row at a time. A transposed one (the source holds
-// B^T, a recurrent weight W used as h W^T) is read lanes x lanes at a time: `lanes` vector
+// An untransposed source is copied 16 rows at a time, one panel row at a time. A transposed
+// one (the source holds B^T, a recurrent weight W used as h W^T) is read lanes x lanes at a
+// time: `lanes` vector
 // loads of source rows, a transpose in registers (log2(lanes) rounds of shuffles, each
 // swapping one bit of the row index with the same bit of the column index), `lanes` vector
 // stores into panel rows. Edges that do not fill a block are copied element by element.
