@@ -6,7 +6,8 @@
 // one (the source holds B^T, a recurrent weight W used as h W^T) is read lanes x lanes at a
 // time: `lanes` vector loads of source rows, a transpose in registers (log2(lanes) rounds of
 // shuffles, each swapping one bit of the row index with the same bit of the column index),
-// `lanes` vector stores into panel rows. Edges that do not fill a block are copied element by element.
+// `lanes` vector stores into panel rows. Edges that do not fill a block are copied element by
+// element.
 #include <llvm/IR/Constants.h>
 
 #include <vector>
