@@ -238,6 +238,51 @@ TEST(CpuBackend, ProductsComputeTheSumAfterThem) {
     }
 }
 
+TEST(CpuBackend, ProductsAddABiasToEveryRow) {
+  // An input projection: the steps' rows times w, back into steps, plus a bias broadcast to
+  // every row; and a rank-2 product plus a broadcast bias and a matrix. The product's
+  // accumulators start from the bias (and the matrix), and the sum's kernel does not run;
+  // with k in slices, a partial column block, and split across the pool. Not when the
+  // product is read elsewhere too. (f64: the sums' order changes.)
+  struct Shape {
+    int64_t m, k, n;
+  };
+  for (Shape shape : {Shape{6, 7, 14}, Shape{33, 300, 70}, Shape{96, 512, 256}})
+    for (bool steps : {false, true})
+      for (bool shared : {false, true}) {
+        auto graph = std::make_unique<Graph>("bias");
+        Value* w = graph->add_input("w", {DType::f64, {shape.k, shape.n}});
+        Value* b = graph->add_input("b", {DType::f64, {shape.n}});
+        Value* product;
+        Value* sum;
+        if (steps) {
+          Value* x = graph->add_input("x", {DType::f64, {3, shape.m / 3, shape.k}});
+          product = build::matmul(build::reshape(x, {shape.m, shape.k}), w);
+          Value* rows = build::reshape(product, {3, shape.m / 3, shape.n});
+          sum = build::add(rows, build::broadcast(b, {3, shape.m / 3, shape.n}));
+        } else {
+          Value* x = graph->add_input("x", {DType::f64, {shape.m, shape.k}});
+          Value* c = graph->add_input("c", {DType::f64, {shape.m, shape.n}});
+          product = build::matmul(x, w);
+          sum = build::add(build::add(product, build::broadcast(b, {shape.m, shape.n})), c);
+        }
+        graph->add_output("y", sum);
+        if (shared) graph->add_output("p", build::exp(product));
+        codegen::CompileOptions options;
+        options.target_cpu = "x86-64-v3";
+        std::string ir = cpu::render_llvm_ir(*graph, options, false);
+        const std::string context = std::to_string(shape.m) + "x" + std::to_string(shape.k) +
+                                    "x" + std::to_string(shape.n) + (steps ? " steps" : "") +
+                                    (shared ? " shared" : "");
+        EXPECT_EQ(elementwise_calls(ir), shared ? 2 : 0) << context << ir;
+        Bindings inputs = random_inputs(*graph, 7), state;
+        Bindings want = interp::run_graph(*graph, inputs, state);
+        Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
+        for (const auto& [name, tensor] : want)
+          EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12) << name << " " << context;
+      }
+}
+
 TEST(CpuBackend, UnknownTargetCpuIsAnError) {
   auto graph = elementwise_graph(2, 3);
   codegen::CompileOptions options;

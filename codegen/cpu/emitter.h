@@ -74,11 +74,12 @@ class ModuleContext {
   std::set<const ir::Step*>& packed_a_steps() { return packed_a_steps_; }
 
   /// A sum right after a product (a bias, an input projection) that the product computes: its
-  /// accumulators start from the sum's other operands (`addends`, each of the product's type),
-  /// and it writes the sum's `result` instead of its own.
+  /// accumulators start from the sum's other operands (`addends`, each with the product's
+  /// elements, and `row_addends`), and it writes the sum's `result` instead of its own.
   struct ProductSum {
     ir::BufferId result = -1;
     std::vector<ir::BufferId> addends;
+    std::vector<ir::BufferId> row_addends;  ///< vectors of C's columns added to every row
   };
   /// The generated products that compute the sum after them (see ProductSum), by matmul step.
   std::map<const ir::Step*, ProductSum>& product_sums() { return product_sums_; }

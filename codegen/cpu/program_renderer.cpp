@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cassert>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
@@ -274,54 +275,89 @@ class ProgramEmitter {
 
   /// True when elementwise `node` adds up its operands, each once: an add, or a fused tree of
   /// adds of its inputs.
-  static bool is_sum(const ir::Node& node) {
-    if (node.kind() == ir::OpKind::Add) return true;
-    if (node.kind() != ir::OpKind::Fused || node.body().outputs().size() != 1) return false;
+  /// Whether `sum` (an elementwise step) only adds its operands, each once, and which of them
+  /// it adds to every row (a vector of the last dimension broadcast to the sum's shape; else the
+  /// operand has the sum's shape). Nothing: not such a sum.
+  static std::optional<std::vector<bool>> sum_operands(const ir::Step& sum) {
+    const ir::Node& node = *sum.node;
+    if (node.kind() == ir::OpKind::Add) return std::vector<bool>(2, false);
+    if (node.kind() != ir::OpKind::Fused || node.body().outputs().size() != 1) return std::nullopt;
+    std::vector<ir::Node*> inputs = node.body().nodes_of(ir::OpKind::Input);
+    std::vector<bool> rows(inputs.size(), false);
+    const ir::Shape& shape = node.result()->shape();
     std::map<const ir::Value*, int> uses;
     for (const auto& inner : node.body().nodes()) {
       if (inner->kind() == ir::OpKind::Input) continue;
-      if (inner->kind() != ir::OpKind::Add) return false;
+      if (inner->kind() == ir::OpKind::Broadcast) {
+        auto input = std::find(inputs.begin(), inputs.end(), inner->operand(0)->producer());
+        if (input == inputs.end() || inner->operand(0)->shape().size() != 1 ||
+            inner->operand(0)->shape()[0] != shape.back() || inner->result()->shape() != shape)
+          return std::nullopt;
+        rows[input - inputs.begin()] = true;
+      } else if (inner->kind() != ir::OpKind::Add) {
+        return std::nullopt;
+      }
       for (const ir::Value* operand : inner->operands()) ++uses[operand];
     }
     ++uses[node.body().outputs()[0].value];
     for (const auto& [value, count] : uses)
-      if (count != 1) return false;
-    return true;
+      if (count != 1) return std::nullopt;
+    return rows;
+  }
+
+  /// The buffer the steps read product result `c` as: `c`, or its one reader a view of all of it
+  /// (a reshape of a top-level product's rows back into steps).
+  BufferId read_as(BufferId c) const {
+    if (reader_count(c) > 0) return c;
+    const ir::Buffer& product = program_.buffers.at(c);
+    BufferId found = c;
+    for (BufferId id = 0; id < static_cast<BufferId>(program_.buffers.size()); ++id) {
+      const ir::Buffer& view = program_.buffers.at(id);
+      if (view.placement != Placement::view || view.base != c) continue;
+      if (found != c || view.offset != 0 || view.bytes != product.bytes || view.step_stride != 0)
+        return c;
+      found = id;
+    }
+    return found;
   }
 
   /// A generated product whose result only a sum reads (the gates' bias and input projection
-  /// in a recurrent step, a carried gradient plus its product) computes that sum
-  /// (ModuleContext::product_sums): its accumulators start from the other operands, and the
-  /// sum's step is not emitted. The steps between them must not touch the sum's result or
-  /// write its operands.
+  /// in a recurrent step, a carried gradient plus its product, an input projection plus its
+  /// bias) computes that sum (ModuleContext::product_sums): its accumulators start from the
+  /// other operands, and the sum's step is not emitted. The steps between them must not touch
+  /// the sum's result or write its operands.
   void fold_product_sums(const std::vector<ir::Step>& steps) {
     for (size_t i = 0; i + 1 < steps.size(); ++i) {
       const ir::Step& product = steps[i];
       if (product.kind != StepKind::matmul || product.node == nullptr) continue;
-      const BufferId c = product.results.at(0);
+      const BufferId c = read_as(product.results.at(0));
       const size_t j = first_reader(steps, i, c);
       if (j == steps.size()) continue;
       const ir::Step& sum = steps[j];
-      if (sum.kind != StepKind::elementwise || !is_sum(*sum.node) || sum.results.size() != 1)
-        continue;
+      if (sum.kind != StepKind::elementwise || sum.results.size() != 1) continue;
+      std::optional<std::vector<bool>> rows = sum_operands(sum);
+      if (!rows) continue;
       const ir::Node& node = *product.node;
       const bool packed =
           module_.packed_b_steps().count(&product) || top_level_packed_.count(&product);
       const BufferId result = sum.results.at(0);
-      const ir::TensorType& type = program_.buffers.at(c).type;
+      const ir::TensorType& type = program_.buffers.at(product.results.at(0)).type;
+      const ir::TensorType& sum_type = program_.buffers.at(result).type;
       if (type.dtype == ir::DType::i32 || type.rank() != 2 || !generated_gemm_fits(node, packed) ||
-          reader_count(c) != 1 || program_.buffers.at(result).type != type ||
-          module_.concat_views().count(result))
+          reader_count(c) != 1 || sum_type.dtype != type.dtype ||
+          ir::num_elements(sum_type.shape) != ir::num_elements(type.shape) ||
+          sum_type.shape.back() != type.shape.back() || module_.concat_views().count(result))
         continue;
       ModuleContext::ProductSum folded;
       folded.result = result;
       bool fits = true;
       std::vector<Extent> addends;
-      for (BufferId id : sum.operands) {
+      for (size_t o = 0; o < sum.operands.size(); ++o) {
+        const BufferId id = sum.operands[o];
         if (id == c) continue;
-        fits = fits && program_.buffers.at(id).type == type && !module_.slice_views().count(id) &&
+        fits = fits && !module_.slice_views().count(id) &&
                (id == result || !overlap(extent(id), extent(result)));
-        folded.addends.push_back(id);
+        (rows->at(o) ? folded.row_addends : folded.addends).push_back(id);
         addends.push_back(extent(id));
       }
       for (BufferId id : product.operands) fits = fits && !overlap(extent(id), extent(result));
@@ -332,7 +368,7 @@ class ProgramEmitter {
         fits = fits && !overlap(write, extent(result));
         for (const Extent& addend : addends) fits = fits && !overlap(write, addend);
       }
-      if (!fits || folded.addends.size() + 1 != sum.operands.size()) continue;
+      if (!fits || addends.size() + 1 != sum.operands.size()) continue;
       module_.product_sums()[&product] = folded;
       elided_.insert(&sum);
     }
@@ -394,6 +430,8 @@ class ProgramEmitter {
     if (sum != module_.product_sums().end()) {  // the sum after the product: its result
       results = {sum->second.result};
       operands.insert(operands.end(), sum->second.addends.begin(), sum->second.addends.end());
+      operands.insert(operands.end(), sum->second.row_addends.begin(),
+                      sum->second.row_addends.end());
     }
     for (BufferId& id : operands) id = read_buffer(id);
     std::vector<BufferId> written;

@@ -80,10 +80,13 @@ class GemmEmitter {
   /// C = A B for every batch entry. With `part` and `parts` (i64 values), only the part-th
   /// of `parts` slices of every entry's column blocks (the last part also takes the columns
   /// left over after the last whole block).
-  /// `addends`: matrices of C's shape the sums start from (ModuleContext::ProductSum).
+  /// `addends`: matrices of C's shape the sums start from, `row_addends`: vectors of C's
+  /// columns added to every row (ModuleContext::ProductSum).
   void emit(llvm::Value* a, llvm::Value* bm, llvm::Value* c,
-            const std::vector<llvm::Value*>& addends, llvm::Value* part = nullptr,
+            const std::vector<llvm::Value*>& addends,
+            const std::vector<llvm::Value*>& row_addends, llvm::Value* part = nullptr,
             llvm::Value* parts = nullptr) {
+    row_addends_ = row_addends;
     kernel_.for_range(s_.batch, [&](llvm::Value* p) {
       a_ = kernel_.element_address(a, dtype_, b_.CreateMul(p, kernel_.index(s_.m * s_.k)));
       bmat_ = kernel_.element_address(bm, dtype_, b_.CreateMul(p, kernel_.index(s_.k * s_.n)));
@@ -234,10 +237,16 @@ class GemmEmitter {
         slots.push_back(kernel_.entry_alloca(vector_));
         const bool masked = partial && v == vectors - 1;
         llvm::Value* start = llvm::Constant::getNullValue(vector_);
-        for (size_t e = 0; e < addends_.size(); ++e) {
-          llvm::Value* addend = load_unpadded(at(addends_[e], r, v), masked, last_lanes);
-          start = e == 0 ? addend : b_.CreateFAdd(start, addend);
+        std::vector<llvm::Value*> terms;
+        for (llvm::Value* addend : addends_)
+          terms.push_back(load_unpadded(at(addend, r, v), masked, last_lanes));
+        for (llvm::Value* addend : row_addends_) {
+          llvm::Value* column = b_.CreateAdd(j0, kernel_.index(v * lanes_));
+          terms.push_back(load_unpadded(kernel_.element_address(addend, dtype_, column), masked,
+                                        last_lanes));
         }
+        for (size_t e = 0; e < terms.size(); ++e)
+          start = e == 0 ? terms[e] : b_.CreateFAdd(start, terms[e]);
         if (depth.accumulate) {
           llvm::Value* sum = load_unpadded(c_at(r, v), masked, last_lanes);
           start = b_.CreateSelect(depth.accumulate, sum, start);
@@ -291,7 +300,7 @@ class GemmEmitter {
   llvm::Value *a_ = nullptr, *bmat_ = nullptr, *c_ = nullptr;
   llvm::Value* row_begin_ = nullptr;  ///< the first row of the current row block
   int64_t row_count_ = 0;             ///< its rows
-  std::vector<llvm::Value*> addends_;
+  std::vector<llvm::Value*> addends_, row_addends_;
 };
 
 }  // namespace
@@ -325,15 +334,16 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
   ModuleContext& module = kernel.module();
   const ir::BufferId a = step.operands.at(0), b = step.operands.at(1);
   ir::BufferId c = step.results.at(0);
-  std::vector<ir::BufferId> addends;
+  std::vector<ir::BufferId> addends, row_addends;
   auto sum = module.product_sums().find(&step);
   if (sum != module.product_sums().end()) {
     c = sum->second.result;
     addends = sum->second.addends;
+    row_addends = sum->second.row_addends;
   }
-  auto pointers = [&](KernelEmitter& emitter) {
+  auto pointers = [&](KernelEmitter& emitter, const std::vector<ir::BufferId>& ids) {
     std::vector<llvm::Value*> values;
-    for (ir::BufferId id : addends) values.push_back(emitter.pointer(id));
+    for (ir::BufferId id : ids) values.push_back(emitter.pointer(id));
     return values;
   };
   const bool parallel = !module.parallel_symbol().empty() &&
@@ -341,13 +351,15 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
                         GemmEmitter(kernel, shape, dtype, b_packed).full_blocks() >= 2;
   if (!parallel) {
     GemmEmitter(kernel, shape, dtype, b_packed, a_packed)
-        .emit(kernel.pointer(a), kernel.pointer(b), kernel.pointer(c), pointers(kernel));
+        .emit(kernel.pointer(a), kernel.pointer(b), kernel.pointer(c), pointers(kernel, addends),
+              pointers(kernel, row_addends));
     return;
   }
   emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
     part.function()->addFnAttr("min-legal-vector-width", vector_width);
     GemmEmitter(part, shape, dtype, b_packed, a_packed)
-        .emit(part.pointer(a), part.pointer(b), part.pointer(c), pointers(part), index, parts);
+        .emit(part.pointer(a), part.pointer(b), part.pointer(c), pointers(part, addends),
+              pointers(part, row_addends), index, parts);
   });
 }
 
