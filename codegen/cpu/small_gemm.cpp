@@ -83,9 +83,8 @@ class GemmEmitter {
   /// `addends`: matrices of C's shape the sums start from, `row_addends`: vectors of C's
   /// columns added to every row (ModuleContext::ProductSum).
   void emit(llvm::Value* a, llvm::Value* bm, llvm::Value* c,
-            const std::vector<llvm::Value*>& addends,
-            const std::vector<llvm::Value*>& row_addends, llvm::Value* part = nullptr,
-            llvm::Value* parts = nullptr) {
+            const std::vector<llvm::Value*>& addends, const std::vector<llvm::Value*>& row_addends,
+            llvm::Value* part = nullptr, llvm::Value* parts = nullptr) {
     row_addends_ = row_addends;
     kernel_.for_range(s_.batch, [&](llvm::Value* p) {
       a_ = kernel_.element_address(a, dtype_, b_.CreateMul(p, kernel_.index(s_.m * s_.k)));
@@ -242,8 +241,8 @@ class GemmEmitter {
           terms.push_back(load_unpadded(at(addend, r, v), masked, last_lanes));
         for (llvm::Value* addend : row_addends_) {
           llvm::Value* column = b_.CreateAdd(j0, kernel_.index(v * lanes_));
-          terms.push_back(load_unpadded(kernel_.element_address(addend, dtype_, column), masked,
-                                        last_lanes));
+          terms.push_back(
+              load_unpadded(kernel_.element_address(addend, dtype_, column), masked, last_lanes));
         }
         for (size_t e = 0; e < terms.size(); ++e)
           start = e == 0 ? terms[e] : b_.CreateFAdd(start, terms[e]);
