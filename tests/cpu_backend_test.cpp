@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -271,8 +272,8 @@ TEST(CpuBackend, ProductsAddABiasToEveryRow) {
         codegen::CompileOptions options;
         options.target_cpu = "x86-64-v3";
         std::string ir = cpu::render_llvm_ir(*graph, options, false);
-        const std::string context = std::to_string(shape.m) + "x" + std::to_string(shape.k) +
-                                    "x" + std::to_string(shape.n) + (steps ? " steps" : "") +
+        const std::string context = std::to_string(shape.m) + "x" + std::to_string(shape.k) + "x" +
+                                    std::to_string(shape.n) + (steps ? " steps" : "") +
                                     (shared ? " shared" : "");
         EXPECT_EQ(elementwise_calls(ir), shared ? 2 : 0) << context << ir;
         Bindings inputs = random_inputs(*graph, 7), state;
@@ -281,6 +282,52 @@ TEST(CpuBackend, ProductsAddABiasToEveryRow) {
         for (const auto& [name, tensor] : want)
           EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12) << name << " " << context;
       }
+}
+
+TEST(CpuBackend, ProductsWriteTheirColumnSlicesInPlace) {
+  // x w cut into column slices (a backward step's input and carried gradients, a layer's
+  // weight gradients): slices that start at column blocks (of f64: 32 columns on AVX-512, 8
+  // on AVX2) are written by the product itself and not copied out; with k in slices, a partial last
+  // column block, and split across the pool. Copied out when a slice starts inside a block or
+  // the product is read elsewhere too.
+  struct Case {
+    int64_t m, k;
+    std::vector<int64_t> cuts;  // the slices' first columns after 0, then the last column
+    bool in_place;
+  };
+  for (const Case& c : {Case{5, 7, {64, 80}, true}, Case{37, 300, {64, 192, 232}, true},
+                        Case{37, 300, {192, 64, 232}, true}, Case{6, 20, {68, 128}, false}})
+    for (bool shared : {false, true}) {
+      auto graph = std::make_unique<Graph>("slices");
+      const int64_t n = c.cuts.back();
+      Value* x = graph->add_input("x", {DType::f64, {c.m, c.k}});
+      Value* w = graph->add_input("w", {DType::f64, {c.k, n}});
+      Value* product = build::matmul(x, w);
+      std::vector<int64_t> firsts{0};
+      firsts.insert(firsts.end(), c.cuts.begin(), c.cuts.end() - 1);
+      std::sort(firsts.begin(), firsts.end());
+      for (size_t i = 0; i < firsts.size(); ++i) {
+        const int64_t end = i + 1 < firsts.size() ? firsts[i + 1] : n;
+        graph->add_output("s" + std::to_string(i),
+                          build::slice(product, {0, firsts[i]}, {c.m, end}));
+      }
+      if (shared) graph->add_output("p", build::exp(product));
+      std::string context = std::to_string(c.m) + "x" + std::to_string(c.k) + "x" +
+                            std::to_string(n) + (shared ? " shared" : "");
+      for (const char* cpu : {"", "x86-64-v3"}) {
+        codegen::CompileOptions options;
+        options.target_cpu = cpu;
+        std::string ir = cpu::render_llvm_ir(*graph, options, false);
+        EXPECT_EQ(ir.find("_layout_slice") == std::string::npos, c.in_place && !shared)
+            << context << " on " << (*cpu ? cpu : "the host");
+        Bindings inputs = random_inputs(*graph, 8), state;
+        Bindings want = interp::run_graph(*graph, inputs, state);
+        Bindings got = codegen::compile(*graph, "cpu", options)->run(inputs, state);
+        for (const auto& [name, tensor] : want)
+          EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12)
+              << name << " " << context << " on " << (*cpu ? cpu : "the host");
+      }
+    }
 }
 
 TEST(CpuBackend, UnknownTargetCpuIsAnError) {

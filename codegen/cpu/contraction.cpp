@@ -70,8 +70,8 @@ void emit_matmul(KernelEmitter& kernel) {
   llvm::IRBuilder<>& b = kernel.builder();
   llvm::Value* a = kernel.pointer(step.operands.at(0));
   llvm::Value* bm = kernel.pointer(step.operands.at(1));
-  auto sum = kernel.module().product_sums().find(&step);
-  if (sum != kernel.module().product_sums().end())
+  // A product computing the sum after it, or writing its slices: C is elsewhere.
+  if (kernel.module().product_sums().count(&step) || kernel.module().product_slices().count(&step))
     return emit_generated_gemm(kernel, kernel.module().packed_b_steps().count(&step) != 0,
                                kernel.module().packed_a_steps().count(&step) != 0);
   llvm::Value* c = kernel.pointer(step.results.at(0));

@@ -84,6 +84,17 @@ class ModuleContext {
   /// The generated products that compute the sum after them (see ProductSum), by matmul step.
   std::map<const ir::Step*, ProductSum>& product_sums() { return product_sums_; }
 
+  /// Columns [first, first + columns) of a product's result, written straight into `buffer`
+  /// (a slice of those columns that no step copies out).
+  struct ProductSlice {
+    ir::BufferId buffer = -1;
+    int64_t first = 0, columns = 0;
+  };
+  /// Generated rank-2 products whose result only column slices read, each starting at a
+  /// column block: the product writes each slice's columns in the slice's buffer. By matmul
+  /// step; the slices in column order, covering every column.
+  std::map<const ir::Step*, std::vector<ProductSlice>>& product_slices() { return product_slices_; }
+
   /// Where an elementwise step finds one of its buffers inside another: from element
   /// `offset` of `buffer`, with `buffer`'s strides per dimension.
   struct StridedView {
@@ -115,6 +126,7 @@ class ModuleContext {
   std::set<const ir::Step*> packed_b_steps_;
   std::set<const ir::Step*> packed_a_steps_;
   std::map<const ir::Step*, ProductSum> product_sums_;
+  std::map<const ir::Step*, std::vector<ProductSlice>> product_slices_;
   std::map<ir::BufferId, StridedView> slice_views_;
   std::map<ir::BufferId, std::vector<StridedView>> concat_views_;
   std::string parallel_symbol_;

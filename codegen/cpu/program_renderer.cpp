@@ -374,10 +374,75 @@ class ProgramEmitter {
     }
   }
 
+  /// A generated rank-2 product whose result only column slices read (a backward step's
+  /// input gradient and carried gradient, the weight gradients of a layer's fused product),
+  /// each starting at a column block, writes each slice's columns straight into the slice's
+  /// buffer (ModuleContext::product_slices), and the slices' steps are not emitted. The steps
+  /// between must not touch a slice's buffer, nor may the buffers overlap each other or the
+  /// product's operands.
+  void write_product_slices(const std::vector<ir::Step>& steps) {
+    for (size_t i = 0; i + 1 < steps.size(); ++i) {
+      const ir::Step& product = steps[i];
+      if (product.kind != StepKind::matmul || product.node == nullptr ||
+          module_.product_sums().count(&product))
+        continue;
+      const BufferId c = product.results.at(0);
+      const ir::TensorType& type = program_.buffers.at(c).type;
+      const bool packed =
+          module_.packed_b_steps().count(&product) || top_level_packed_.count(&product);
+      if (type.dtype == ir::DType::i32 || type.rank() != 2 ||
+          !generated_gemm_fits(*product.node, packed) || reader_count(c) == 0)
+        continue;
+      const int64_t rows = type.shape[0], columns = type.shape[1];
+      const int64_t block = generated_gemm_panel_columns(module_, type.dtype);
+      std::map<int64_t, std::pair<size_t, ModuleContext::ProductSlice>> by_first;
+      bool fits = true;
+      for (size_t j = i + 1; j < steps.size() && fits; ++j) {
+        const ir::Step& step = steps[j];
+        if (std::find(step.operands.begin(), step.operands.end(), c) == step.operands.end())
+          continue;
+        fits = step.kind == StepKind::layout && step.node->kind() == ir::OpKind::Slice &&
+               !elided_.count(&step);
+        if (!fits) break;
+        const std::vector<int64_t>& starts = step.node->attrs().get_ints("starts");
+        const std::vector<int64_t>& ends = step.node->attrs().get_ints("ends");
+        const BufferId slice = step.results.at(0);
+        fits = starts[0] == 0 && ends[0] == rows && starts[1] % block == 0 &&
+               !module_.concat_views().count(slice) && !module_.slice_views().count(slice) &&
+               by_first
+                   .emplace(starts[1],
+                            std::make_pair(j, ModuleContext::ProductSlice{slice, starts[1],
+                                                                          ends[1] - starts[1]}))
+                   .second;
+        if (!fits) break;
+        const Extent target = extent(slice);
+        for (BufferId id : product.operands) fits = fits && !overlap(extent(id), target);
+        std::vector<Extent> reads, writes;
+        touched_between(steps, i, j, reads, writes);
+        for (const std::vector<Extent>* list : {&reads, &writes})
+          for (const Extent& e : *list) fits = fits && !overlap(e, target);
+      }
+      if (!fits || static_cast<int>(by_first.size()) != reader_count(c)) continue;
+      std::vector<ModuleContext::ProductSlice> slices;
+      int64_t next = 0;
+      for (const auto& [first, entry] : by_first) {
+        fits = fits && first == next;
+        next = first + entry.second.columns;
+        for (const ModuleContext::ProductSlice& other : slices)
+          fits = fits && !overlap(extent(other.buffer), extent(entry.second.buffer));
+        slices.push_back(entry.second);
+      }
+      if (!fits || next != columns) continue;
+      module_.product_slices()[&product] = slices;
+      for (const auto& [first, entry] : by_first) elided_.insert(&steps[entry.first]);
+    }
+  }
+
   void emit_steps(const std::vector<ir::Step>& steps) {
     elide_slices(steps);
     elide_concats(steps);
     fold_product_sums(steps);
+    write_product_slices(steps);
     for (const ir::Step& step : steps) {
       if (elided_.count(&step)) continue;
       switch (step.kind) {
@@ -432,6 +497,12 @@ class ProgramEmitter {
       operands.insert(operands.end(), sum->second.addends.begin(), sum->second.addends.end());
       operands.insert(operands.end(), sum->second.row_addends.begin(),
                       sum->second.row_addends.end());
+    }
+    auto sliced = module_.product_slices().find(&step);
+    if (sliced != module_.product_slices().end()) {  // the slices of the result: their buffers
+      results.clear();
+      for (const ModuleContext::ProductSlice& slice : sliced->second)
+        results.push_back(slice.buffer);
     }
     for (BufferId& id : operands) id = read_buffer(id);
     std::vector<BufferId> written;

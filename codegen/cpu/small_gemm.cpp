@@ -77,19 +77,26 @@ class GemmEmitter {
     return module.vector_bytes() >= 64 ? 4 : 2;
   }
 
+  /// Where C's columns [first, first + columns) go: a matrix of `columns` columns.
+  struct Destination {
+    llvm::Value* matrix = nullptr;
+    int64_t first = 0, columns = 0;
+  };
+
   /// C = A B for every batch entry. With `part` and `parts` (i64 values), only the part-th
   /// of `parts` slices of every entry's column blocks (the last part also takes the columns
   /// left over after the last whole block).
+  /// `destinations`: C, or (rank 2) matrices taking its columns in order, each starting at
+  /// a column block (ModuleContext::product_slices).
   /// `addends`: matrices of C's shape the sums start from, `row_addends`: vectors of C's
   /// columns added to every row (ModuleContext::ProductSum).
-  void emit(llvm::Value* a, llvm::Value* bm, llvm::Value* c,
+  void emit(llvm::Value* a, llvm::Value* bm, const std::vector<Destination>& destinations,
             const std::vector<llvm::Value*>& addends, const std::vector<llvm::Value*>& row_addends,
             llvm::Value* part = nullptr, llvm::Value* parts = nullptr) {
     row_addends_ = row_addends;
     kernel_.for_range(s_.batch, [&](llvm::Value* p) {
       a_ = kernel_.element_address(a, dtype_, b_.CreateMul(p, kernel_.index(s_.m * s_.k)));
       bmat_ = kernel_.element_address(bm, dtype_, b_.CreateMul(p, kernel_.index(s_.k * s_.n)));
-      c_ = kernel_.element_address(c, dtype_, b_.CreateMul(p, kernel_.index(s_.m * s_.n)));
       addends_.clear();
       for (llvm::Value* addend : addends)
         addends_.push_back(
@@ -115,8 +122,18 @@ class GemmEmitter {
         last = b_.CreateICmpEQ(part, b_.CreateSub(parts, kernel_.index(1)));
       }
       for_row_blocks([&] {
-        kernel_.for_between(begin, end, whole_block);
-        if (rest > 0) kernel_.if_then(last, rest_block);
+        for (const Destination& d : destinations) {
+          c_ = kernel_.element_address(d.matrix, dtype_,
+                                       b_.CreateMul(p, kernel_.index(s_.m * d.columns)));
+          c_columns_ = d.columns;
+          c_first_ = d.first;
+          llvm::Value* first = kernel_.index(d.first / block);
+          llvm::Value* after = kernel_.index((d.first + d.columns) / block);
+          kernel_.for_between(b_.CreateSelect(b_.CreateICmpSLT(begin, first), first, begin),
+                              b_.CreateSelect(b_.CreateICmpSLT(end, after), end, after),
+                              whole_block);
+          if (rest > 0 && d.first + d.columns == s_.n) kernel_.if_then(last, rest_block);
+        }
       });
     });
   }
@@ -224,12 +241,17 @@ class GemmEmitter {
   void tile(llvm::Value* i0, int64_t rows, llvm::Value* j0, llvm::Value* first, int64_t row_stride,
             int64_t vectors, int64_t last_lanes, const Depth& depth) {
     const bool partial = last_lanes != lanes_;
-    auto at = [&](llvm::Value* matrix, int64_t r, int64_t v) {
+    // Element (i0 + r, j0 + v * lanes - first) of a matrix of `columns` columns.
+    auto at_in = [&](llvm::Value* matrix, int64_t columns, int64_t first, int64_t r, int64_t v) {
       llvm::Value* i = b_.CreateAdd(i0, kernel_.index(r));
-      llvm::Value* row = b_.CreateAdd(b_.CreateMul(i, kernel_.index(s_.n)), j0);
-      return kernel_.element_address(matrix, dtype_, b_.CreateAdd(row, kernel_.index(v * lanes_)));
+      llvm::Value* row = b_.CreateAdd(b_.CreateMul(i, kernel_.index(columns)), j0);
+      return kernel_.element_address(matrix, dtype_,
+                                     b_.CreateAdd(row, kernel_.index(v * lanes_ - first)));
     };
-    auto c_at = [&](int64_t r, int64_t v) { return at(c_, r, v); };
+    auto at = [&](llvm::Value* matrix, int64_t r, int64_t v) {
+      return at_in(matrix, s_.n, 0, r, v);
+    };
+    auto c_at = [&](int64_t r, int64_t v) { return at_in(c_, c_columns_, c_first_, r, v); };
     std::vector<llvm::Value*> slots;
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t v = 0; v < vectors; ++v) {
@@ -296,7 +318,10 @@ class GemmEmitter {
   llvm::FixedVectorType* vector_ = nullptr;
   bool panels_ = false, a_panels_ = false;
   int64_t lanes_ = 0, rows_ = 0, vectors_ = 0;
-  llvm::Value *a_ = nullptr, *bmat_ = nullptr, *c_ = nullptr;
+  llvm::Value *a_ = nullptr, *bmat_ = nullptr;
+  llvm::Value* c_ = nullptr;          ///< the current destination of C's columns
+  int64_t c_columns_ = 0;             ///< its columns
+  int64_t c_first_ = 0;               ///< the first of C's columns it takes
   llvm::Value* row_begin_ = nullptr;  ///< the first row of the current row block
   int64_t row_count_ = 0;             ///< its rows
   std::vector<llvm::Value*> addends_, row_addends_;
@@ -345,19 +370,28 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
     for (ir::BufferId id : ids) values.push_back(emitter.pointer(id));
     return values;
   };
+  std::vector<ModuleContext::ProductSlice> slices{{c, 0, shape.n}};
+  auto sliced = module.product_slices().find(&step);
+  if (sliced != module.product_slices().end()) slices = sliced->second;
+  auto destinations = [&](KernelEmitter& emitter) {
+    std::vector<GemmEmitter::Destination> values;
+    for (const ModuleContext::ProductSlice& slice : slices)
+      values.push_back({emitter.pointer(slice.buffer), slice.first, slice.columns});
+    return values;
+  };
   const bool parallel = !module.parallel_symbol().empty() &&
                         shape.m * shape.n * shape.k * shape.batch >= kParallelGemmMinMacs &&
                         GemmEmitter(kernel, shape, dtype, b_packed).full_blocks() >= 2;
   if (!parallel) {
     GemmEmitter(kernel, shape, dtype, b_packed, a_packed)
-        .emit(kernel.pointer(a), kernel.pointer(b), kernel.pointer(c), pointers(kernel, addends),
+        .emit(kernel.pointer(a), kernel.pointer(b), destinations(kernel), pointers(kernel, addends),
               pointers(kernel, row_addends));
     return;
   }
   emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
     part.function()->addFnAttr("min-legal-vector-width", vector_width);
     GemmEmitter(part, shape, dtype, b_packed, a_packed)
-        .emit(part.pointer(a), part.pointer(b), part.pointer(c), pointers(part, addends),
+        .emit(part.pointer(a), part.pointer(b), destinations(part), pointers(part, addends),
               pointers(part, row_addends), index, parts);
   });
 }
