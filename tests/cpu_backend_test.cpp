@@ -288,8 +288,9 @@ TEST(CpuBackend, ProductsWriteTheirColumnSlicesInPlace) {
   // x w cut into column slices (a backward step's input and carried gradients, a layer's
   // weight gradients): slices that start at column blocks (of f64: 32 columns on AVX-512, 8
   // on AVX2) are written by the product itself and not copied out; with k in slices, a partial last
-  // column block, and split across the pool. Copied out when a slice starts inside a block or
-  // the product is read elsewhere too.
+  // column block, and split across the pool. With a bias slice added to each (a GRU's input
+  // projection per gate), the product adds it and writes the sums. Copied out when a slice
+  // starts inside a block or the product is read elsewhere too.
   struct Case {
     int64_t m, k;
     std::vector<int64_t> cuts;  // the slices' first columns after 0, then the last column
@@ -297,37 +298,47 @@ TEST(CpuBackend, ProductsWriteTheirColumnSlicesInPlace) {
   };
   for (const Case& c : {Case{5, 7, {64, 80}, true}, Case{37, 300, {64, 192, 232}, true},
                         Case{37, 300, {192, 64, 232}, true}, Case{6, 20, {68, 128}, false}})
-    for (bool shared : {false, true}) {
-      auto graph = std::make_unique<Graph>("slices");
-      const int64_t n = c.cuts.back();
-      Value* x = graph->add_input("x", {DType::f64, {c.m, c.k}});
-      Value* w = graph->add_input("w", {DType::f64, {c.k, n}});
-      Value* product = build::matmul(x, w);
-      std::vector<int64_t> firsts{0};
-      firsts.insert(firsts.end(), c.cuts.begin(), c.cuts.end() - 1);
-      std::sort(firsts.begin(), firsts.end());
-      for (size_t i = 0; i < firsts.size(); ++i) {
-        const int64_t end = i + 1 < firsts.size() ? firsts[i + 1] : n;
-        graph->add_output("s" + std::to_string(i),
-                          build::slice(product, {0, firsts[i]}, {c.m, end}));
+    for (bool shared : {false, true})
+      for (bool biased : {false, true}) {
+        auto graph = std::make_unique<Graph>("slices");
+        const int64_t n = c.cuts.back();
+        Value* x = graph->add_input("x", {DType::f64, {c.m, c.k}});
+        Value* w = graph->add_input("w", {DType::f64, {c.k, n}});
+        Value* b = graph->add_input("b", {DType::f64, {n}});
+        Value* product = build::matmul(x, w);
+        std::vector<int64_t> firsts{0};
+        firsts.insert(firsts.end(), c.cuts.begin(), c.cuts.end() - 1);
+        std::sort(firsts.begin(), firsts.end());
+        for (size_t i = 0; i < firsts.size(); ++i) {
+          const int64_t end = i + 1 < firsts.size() ? firsts[i + 1] : n;
+          Value* slice = build::slice(product, {0, firsts[i]}, {c.m, end});
+          if (biased)
+            slice = build::add(slice, build::broadcast(build::slice(b, {firsts[i]}, {end}),
+                                                       {c.m, end - firsts[i]}));
+          graph->add_output("s" + std::to_string(i), slice);
+        }
+        if (shared) graph->add_output("p", build::exp(product));
+        std::string context = std::to_string(c.m) + "x" + std::to_string(c.k) + "x" +
+                              std::to_string(n) + (shared ? " shared" : "") +
+                              (biased ? " biased" : "");
+        for (const char* cpu : {"", "x86-64-v3"}) {
+          codegen::CompileOptions options;
+          options.target_cpu = cpu;
+          std::string ir = cpu::render_llvm_ir(*graph, options, false);
+          // (A sum reads its slice in place when the product does not write it.)
+          EXPECT_EQ(ir.find("_layout_slice") == std::string::npos,
+                    biased || (c.in_place && !shared))
+              << context << " on " << (*cpu ? cpu : "the host");
+          EXPECT_EQ(elementwise_calls(ir) == 0, !shared && (c.in_place || !biased))
+              << context << " on " << (*cpu ? cpu : "the host");
+          Bindings inputs = random_inputs(*graph, 8), state;
+          Bindings want = interp::run_graph(*graph, inputs, state);
+          Bindings got = codegen::compile(*graph, "cpu", options)->run(inputs, state);
+          for (const auto& [name, tensor] : want)
+            EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12)
+                << name << " " << context << " on " << (*cpu ? cpu : "the host");
+        }
       }
-      if (shared) graph->add_output("p", build::exp(product));
-      std::string context = std::to_string(c.m) + "x" + std::to_string(c.k) + "x" +
-                            std::to_string(n) + (shared ? " shared" : "");
-      for (const char* cpu : {"", "x86-64-v3"}) {
-        codegen::CompileOptions options;
-        options.target_cpu = cpu;
-        std::string ir = cpu::render_llvm_ir(*graph, options, false);
-        EXPECT_EQ(ir.find("_layout_slice") == std::string::npos, c.in_place && !shared)
-            << context << " on " << (*cpu ? cpu : "the host");
-        Bindings inputs = random_inputs(*graph, 8), state;
-        Bindings want = interp::run_graph(*graph, inputs, state);
-        Bindings got = codegen::compile(*graph, "cpu", options)->run(inputs, state);
-        for (const auto& [name, tensor] : want)
-          EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12)
-              << name << " " << context << " on " << (*cpu ? cpu : "the host");
-      }
-    }
 }
 
 TEST(CpuBackend, UnknownTargetCpuIsAnError) {

@@ -76,19 +76,27 @@ class ModuleContext {
   /// A sum right after a product (a bias, an input projection) that the product computes: its
   /// accumulators start from the sum's other operands (`addends`, each with the product's
   /// elements, and `row_addends`), and it writes the sum's `result` instead of its own.
+  /// A vector added to every row of a product's result (a bias): from element `offset` of
+  /// `buffer` (a bias's slice read in place) on.
+  struct RowAddend {
+    ir::BufferId buffer = -1;
+    int64_t offset = 0;
+  };
   struct ProductSum {
     ir::BufferId result = -1;
     std::vector<ir::BufferId> addends;
-    std::vector<ir::BufferId> row_addends;  ///< vectors of C's columns added to every row
+    std::vector<RowAddend> row_addends;  ///< vectors of C's columns added to every row
   };
   /// The generated products that compute the sum after them (see ProductSum), by matmul step.
   std::map<const ir::Step*, ProductSum>& product_sums() { return product_sums_; }
 
   /// Columns [first, first + columns) of a product's result, written straight into `buffer`
-  /// (a slice of those columns that no step copies out).
+  /// (a slice of those columns that no step copies out), or, with `row_addends` (vectors of
+  /// those columns), plus those vectors into the buffer of the sum after the slice.
   struct ProductSlice {
     ir::BufferId buffer = -1;
     int64_t first = 0, columns = 0;
+    std::vector<RowAddend> row_addends;
   };
   /// Generated rank-2 products whose result only column slices read, each starting at a
   /// column block: the product writes each slice's columns in the slice's buffer. By matmul

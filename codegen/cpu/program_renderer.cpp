@@ -305,6 +305,13 @@ class ProgramEmitter {
     return rows;
   }
 
+  /// Vector `id` (rank 1) added to every row by a product: read in place when a slice.
+  ModuleContext::RowAddend row_addend(BufferId id) const {
+    auto view = module_.slice_views().find(id);
+    if (view == module_.slice_views().end()) return {id, 0};
+    return {view->second.buffer, view->second.offset};
+  }
+
   /// The buffer the steps read product result `c` as: `c`, or its one reader a view of all of it
   /// (a reshape of a top-level product's rows back into steps).
   BufferId read_as(BufferId c) const {
@@ -355,10 +362,14 @@ class ProgramEmitter {
       for (size_t o = 0; o < sum.operands.size(); ++o) {
         const BufferId id = sum.operands[o];
         if (id == c) continue;
-        fits = fits && !module_.slice_views().count(id) &&
-               (id == result || !overlap(extent(id), extent(result)));
-        (rows->at(o) ? folded.row_addends : folded.addends).push_back(id);
-        addends.push_back(extent(id));
+        if (rows->at(o)) {
+          folded.row_addends.push_back(row_addend(id));
+        } else {
+          fits = fits && !module_.slice_views().count(id) &&
+                 (id == result || !overlap(extent(id), extent(result)));
+          folded.addends.push_back(id);
+        }
+        addends.push_back(extent(read_buffer(id)));
       }
       for (BufferId id : product.operands) fits = fits && !overlap(extent(id), extent(result));
       std::vector<Extent> reads, writes;
@@ -375,66 +386,102 @@ class ProgramEmitter {
   }
 
   /// A generated rank-2 product whose result only column slices read (a backward step's
-  /// input gradient and carried gradient, the weight gradients of a layer's fused product),
-  /// each starting at a column block, writes each slice's columns straight into the slice's
-  /// buffer (ModuleContext::product_slices), and the slices' steps are not emitted. The steps
-  /// between must not touch a slice's buffer, nor may the buffers overlap each other or the
-  /// product's operands.
+  /// input gradient and carried gradient, the weight gradients of a layer's fused product, a
+  /// GRU's input projection per gate), each starting at a column block, writes each slice's
+  /// columns straight into the slice's buffer (ModuleContext::product_slices), and the
+  /// slices' steps are not emitted. A slice whose one reader adds vectors to every row of it
+  /// (a gate's bias) gets that sum's result instead, the vectors added. The steps between
+  /// must not touch a destination or write a vector, nor may the destinations overlap each
+  /// other or the product's operands.
   void write_product_slices(const std::vector<ir::Step>& steps) {
     for (size_t i = 0; i + 1 < steps.size(); ++i) {
       const ir::Step& product = steps[i];
       if (product.kind != StepKind::matmul || product.node == nullptr ||
           module_.product_sums().count(&product))
         continue;
-      const BufferId c = product.results.at(0);
-      const ir::TensorType& type = program_.buffers.at(c).type;
+      const ir::TensorType& type = program_.buffers.at(product.results.at(0)).type;
+      const BufferId c = read_as(product.results.at(0));
+      const ir::Shape& shape = program_.buffers.at(c).type.shape;
       const bool packed =
           module_.packed_b_steps().count(&product) || top_level_packed_.count(&product);
       if (type.dtype == ir::DType::i32 || type.rank() != 2 ||
           !generated_gemm_fits(*product.node, packed) || reader_count(c) == 0)
         continue;
-      const int64_t rows = type.shape[0], columns = type.shape[1];
       const int64_t block = generated_gemm_panel_columns(module_, type.dtype);
-      std::map<int64_t, std::pair<size_t, ModuleContext::ProductSlice>> by_first;
+      std::map<int64_t, ModuleContext::ProductSlice> by_first;
+      std::vector<const ir::Step*> elided;
+      std::vector<BufferId> unviewed;
       bool fits = true;
       for (size_t j = i + 1; j < steps.size() && fits; ++j) {
         const ir::Step& step = steps[j];
         if (std::find(step.operands.begin(), step.operands.end(), c) == step.operands.end())
           continue;
+        // A slice read in place (elide_slices) no longer is: the product writes it.
+        const bool in_place = module_.slice_views().count(step.results.at(0)) != 0;
         fits = step.kind == StepKind::layout && step.node->kind() == ir::OpKind::Slice &&
-               !elided_.count(&step);
+               (!elided_.count(&step) || in_place);
         if (!fits) break;
+        if (in_place) unviewed.push_back(step.results.at(0));
         const std::vector<int64_t>& starts = step.node->attrs().get_ints("starts");
         const std::vector<int64_t>& ends = step.node->attrs().get_ints("ends");
-        const BufferId slice = step.results.at(0);
-        fits = starts[0] == 0 && ends[0] == rows && starts[1] % block == 0 &&
-               !module_.concat_views().count(slice) && !module_.slice_views().count(slice) &&
-               by_first
-                   .emplace(starts[1],
-                            std::make_pair(j, ModuleContext::ProductSlice{slice, starts[1],
-                                                                          ends[1] - starts[1]}))
-                   .second;
-        if (!fits) break;
-        const Extent target = extent(slice);
+        for (size_t d = 0; d + 1 < shape.size(); ++d)
+          fits = fits && starts[d] == 0 && ends[d] == shape[d];
+        ModuleContext::ProductSlice slice{step.results.at(0), starts.back(),
+                                          ends.back() - starts.back(), {}};
+        fits = fits && slice.first % block == 0;
+        elided.push_back(&step);
+        size_t last = j;  // the last step computed by the product
+        if (const size_t e = first_reader(steps, j, slice.buffer);
+            reader_count(slice.buffer) == 1 && e < steps.size() &&
+            steps[e].kind == StepKind::elementwise && steps[e].results.size() == 1) {
+          std::optional<std::vector<bool>> rows = sum_operands(steps[e]);
+          const BufferId result = steps[e].results.at(0);
+          bool summed = rows && program_.buffers.at(result).type ==
+                                    program_.buffers.at(slice.buffer).type;
+          std::vector<ModuleContext::RowAddend> vectors;
+          for (size_t o = 0; summed && o < steps[e].operands.size(); ++o) {
+            const BufferId id = steps[e].operands[o];
+            if (id == slice.buffer) continue;
+            summed = rows->at(o);
+            vectors.push_back(row_addend(id));
+          }
+          std::vector<Extent> reads, writes;
+          touched_between(steps, i, e, reads, writes);
+          for (const Extent& write : writes)
+            for (const ModuleContext::RowAddend& vector : vectors)
+              summed = summed && !overlap(write, extent(vector.buffer));
+          if (summed && vectors.size() + 1 == steps[e].operands.size()) {
+            slice.buffer = result;
+            slice.row_addends = vectors;
+            elided.push_back(&steps[e]);
+            last = e;
+          }
+        }
+        const Extent target = extent(slice.buffer);
+        fits = fits && !module_.concat_views().count(slice.buffer) &&
+               (slice.buffer == step.results.at(0) ||
+                !module_.slice_views().count(slice.buffer)) &&
+               by_first.emplace(slice.first, slice).second;
         for (BufferId id : product.operands) fits = fits && !overlap(extent(id), target);
         std::vector<Extent> reads, writes;
-        touched_between(steps, i, j, reads, writes);
+        touched_between(steps, i, last, reads, writes);
         for (const std::vector<Extent>* list : {&reads, &writes})
           for (const Extent& e : *list) fits = fits && !overlap(e, target);
       }
       if (!fits || static_cast<int>(by_first.size()) != reader_count(c)) continue;
       std::vector<ModuleContext::ProductSlice> slices;
       int64_t next = 0;
-      for (const auto& [first, entry] : by_first) {
+      for (const auto& [first, slice] : by_first) {
         fits = fits && first == next;
-        next = first + entry.second.columns;
+        next = first + slice.columns;
         for (const ModuleContext::ProductSlice& other : slices)
-          fits = fits && !overlap(extent(other.buffer), extent(entry.second.buffer));
-        slices.push_back(entry.second);
+          fits = fits && !overlap(extent(other.buffer), extent(slice.buffer));
+        slices.push_back(slice);
       }
-      if (!fits || next != columns) continue;
+      if (!fits || next != type.shape[1]) continue;
       module_.product_slices()[&product] = slices;
-      for (const auto& [first, entry] : by_first) elided_.insert(&steps[entry.first]);
+      elided_.insert(elided.begin(), elided.end());
+      for (BufferId id : unviewed) module_.slice_views().erase(id);
     }
   }
 
@@ -495,14 +542,17 @@ class ProgramEmitter {
     if (sum != module_.product_sums().end()) {  // the sum after the product: its result
       results = {sum->second.result};
       operands.insert(operands.end(), sum->second.addends.begin(), sum->second.addends.end());
-      operands.insert(operands.end(), sum->second.row_addends.begin(),
-                      sum->second.row_addends.end());
+      for (const ModuleContext::RowAddend& addend : sum->second.row_addends)
+        operands.push_back(addend.buffer);
     }
     auto sliced = module_.product_slices().find(&step);
     if (sliced != module_.product_slices().end()) {  // the slices of the result: their buffers
       results.clear();
-      for (const ModuleContext::ProductSlice& slice : sliced->second)
+      for (const ModuleContext::ProductSlice& slice : sliced->second) {
         results.push_back(slice.buffer);
+        for (const ModuleContext::RowAddend& addend : slice.row_addends)
+          operands.push_back(addend.buffer);
+      }
     }
     for (BufferId& id : operands) id = read_buffer(id);
     std::vector<BufferId> written;

@@ -77,10 +77,12 @@ class GemmEmitter {
     return module.vector_bytes() >= 64 ? 4 : 2;
   }
 
-  /// Where C's columns [first, first + columns) go: a matrix of `columns` columns.
+  /// Where C's columns [first, first + columns) go: a matrix of `columns` columns, plus
+  /// `row_addends` (vectors of those columns) on every row.
   struct Destination {
     llvm::Value* matrix = nullptr;
     int64_t first = 0, columns = 0;
+    std::vector<llvm::Value*> row_addends;
   };
 
   /// C = A B for every batch entry. With `part` and `parts` (i64 values), only the part-th
@@ -88,12 +90,10 @@ class GemmEmitter {
   /// left over after the last whole block).
   /// `destinations`: C, or (rank 2) matrices taking its columns in order, each starting at
   /// a column block (ModuleContext::product_slices).
-  /// `addends`: matrices of C's shape the sums start from, `row_addends`: vectors of C's
-  /// columns added to every row (ModuleContext::ProductSum).
+  /// `addends`: matrices of C's shape the sums start from (ModuleContext::ProductSum).
   void emit(llvm::Value* a, llvm::Value* bm, const std::vector<Destination>& destinations,
-            const std::vector<llvm::Value*>& addends, const std::vector<llvm::Value*>& row_addends,
-            llvm::Value* part = nullptr, llvm::Value* parts = nullptr) {
-    row_addends_ = row_addends;
+            const std::vector<llvm::Value*>& addends, llvm::Value* part = nullptr,
+            llvm::Value* parts = nullptr) {
     kernel_.for_range(s_.batch, [&](llvm::Value* p) {
       a_ = kernel_.element_address(a, dtype_, b_.CreateMul(p, kernel_.index(s_.m * s_.k)));
       bmat_ = kernel_.element_address(bm, dtype_, b_.CreateMul(p, kernel_.index(s_.k * s_.n)));
@@ -127,6 +127,7 @@ class GemmEmitter {
                                        b_.CreateMul(p, kernel_.index(s_.m * d.columns)));
           c_columns_ = d.columns;
           c_first_ = d.first;
+          row_addends_ = d.row_addends;
           llvm::Value* first = kernel_.index(d.first / block);
           llvm::Value* after = kernel_.index((d.first + d.columns) / block);
           kernel_.for_between(b_.CreateSelect(b_.CreateICmpSLT(begin, first), first, begin),
@@ -262,7 +263,7 @@ class GemmEmitter {
         for (llvm::Value* addend : addends_)
           terms.push_back(load_unpadded(at(addend, r, v), masked, last_lanes));
         for (llvm::Value* addend : row_addends_) {
-          llvm::Value* column = b_.CreateAdd(j0, kernel_.index(v * lanes_));
+          llvm::Value* column = b_.CreateAdd(j0, kernel_.index(v * lanes_ - c_first_));
           terms.push_back(
               load_unpadded(kernel_.element_address(addend, dtype_, column), masked, last_lanes));
         }
@@ -324,7 +325,8 @@ class GemmEmitter {
   int64_t c_first_ = 0;               ///< the first of C's columns it takes
   llvm::Value* row_begin_ = nullptr;  ///< the first row of the current row block
   int64_t row_count_ = 0;             ///< its rows
-  std::vector<llvm::Value*> addends_, row_addends_;
+  std::vector<llvm::Value*> addends_;
+  std::vector<llvm::Value*> row_addends_;  ///< the current destination's
 };
 
 }  // namespace
@@ -357,26 +359,29 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
   const ir::DType dtype = node.result()->dtype();
   ModuleContext& module = kernel.module();
   const ir::BufferId a = step.operands.at(0), b = step.operands.at(1);
-  ir::BufferId c = step.results.at(0);
-  std::vector<ir::BufferId> addends, row_addends;
+  const ir::BufferId c = step.results.at(0);
+  std::vector<ir::BufferId> addends;
+  std::vector<ModuleContext::ProductSlice> slices{{c, 0, shape.n, {}}};
   auto sum = module.product_sums().find(&step);
   if (sum != module.product_sums().end()) {
-    c = sum->second.result;
     addends = sum->second.addends;
-    row_addends = sum->second.row_addends;
+    slices = {{sum->second.result, 0, shape.n, sum->second.row_addends}};
   }
-  auto pointers = [&](KernelEmitter& emitter, const std::vector<ir::BufferId>& ids) {
-    std::vector<llvm::Value*> values;
-    for (ir::BufferId id : ids) values.push_back(emitter.pointer(id));
-    return values;
-  };
-  std::vector<ModuleContext::ProductSlice> slices{{c, 0, shape.n}};
   auto sliced = module.product_slices().find(&step);
   if (sliced != module.product_slices().end()) slices = sliced->second;
+  auto pointers = [&](KernelEmitter& emitter) {
+    std::vector<llvm::Value*> values;
+    for (ir::BufferId id : addends) values.push_back(emitter.pointer(id));
+    return values;
+  };
   auto destinations = [&](KernelEmitter& emitter) {
     std::vector<GemmEmitter::Destination> values;
-    for (const ModuleContext::ProductSlice& slice : slices)
-      values.push_back({emitter.pointer(slice.buffer), slice.first, slice.columns});
+    for (const ModuleContext::ProductSlice& slice : slices) {
+      values.push_back({emitter.pointer(slice.buffer), slice.first, slice.columns, {}});
+      for (const ModuleContext::RowAddend& addend : slice.row_addends)
+        values.back().row_addends.push_back(emitter.element_address(
+            emitter.pointer(addend.buffer), dtype, emitter.index(addend.offset)));
+    }
     return values;
   };
   const bool parallel = !module.parallel_symbol().empty() &&
@@ -384,15 +389,14 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
                         GemmEmitter(kernel, shape, dtype, b_packed).full_blocks() >= 2;
   if (!parallel) {
     GemmEmitter(kernel, shape, dtype, b_packed, a_packed)
-        .emit(kernel.pointer(a), kernel.pointer(b), destinations(kernel), pointers(kernel, addends),
-              pointers(kernel, row_addends));
+        .emit(kernel.pointer(a), kernel.pointer(b), destinations(kernel), pointers(kernel));
     return;
   }
   emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
     part.function()->addFnAttr("min-legal-vector-width", vector_width);
     GemmEmitter(part, shape, dtype, b_packed, a_packed)
-        .emit(part.pointer(a), part.pointer(b), destinations(part), pointers(part, addends),
-              pointers(part, row_addends), index, parts);
+        .emit(part.pointer(a), part.pointer(b), destinations(part), pointers(part), index,
+              parts);
   });
 }
 
