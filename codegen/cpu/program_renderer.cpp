@@ -426,8 +426,8 @@ class ProgramEmitter {
         const std::vector<int64_t>& ends = step.node->attrs().get_ints("ends");
         for (size_t d = 0; d + 1 < shape.size(); ++d)
           fits = fits && starts[d] == 0 && ends[d] == shape[d];
-        ModuleContext::ProductSlice slice{step.results.at(0), starts.back(),
-                                          ends.back() - starts.back(), {}};
+        ModuleContext::ProductSlice slice{
+            step.results.at(0), starts.back(), ends.back() - starts.back(), {}};
         fits = fits && slice.first % block == 0;
         elided.push_back(&step);
         size_t last = j;  // the last step computed by the product
@@ -436,8 +436,8 @@ class ProgramEmitter {
             steps[e].kind == StepKind::elementwise && steps[e].results.size() == 1) {
           std::optional<std::vector<bool>> rows = sum_operands(steps[e]);
           const BufferId result = steps[e].results.at(0);
-          bool summed = rows && program_.buffers.at(result).type ==
-                                    program_.buffers.at(slice.buffer).type;
+          bool summed =
+              rows && program_.buffers.at(result).type == program_.buffers.at(slice.buffer).type;
           std::vector<ModuleContext::RowAddend> vectors;
           for (size_t o = 0; summed && o < steps[e].operands.size(); ++o) {
             const BufferId id = steps[e].operands[o];
@@ -459,8 +459,7 @@ class ProgramEmitter {
         }
         const Extent target = extent(slice.buffer);
         fits = fits && !module_.concat_views().count(slice.buffer) &&
-               (slice.buffer == step.results.at(0) ||
-                !module_.slice_views().count(slice.buffer)) &&
+               (slice.buffer == step.results.at(0) || !module_.slice_views().count(slice.buffer)) &&
                by_first.emplace(slice.first, slice).second;
         for (BufferId id : product.operands) fits = fits && !overlap(extent(id), target);
         std::vector<Extent> reads, writes;
