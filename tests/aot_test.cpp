@@ -407,7 +407,8 @@ TEST_F(Aot, ParallelProductsMatchTheInterpreter) {
   void* context = create();
   ASSERT_NE(context, nullptr);
   const auto* x = static_cast<const float*>(inputs["x"].raw());
-  Tensor y(forward->output("y")->type()), trained_y(y.type()), loss(ir::TensorType{ir::DType::f32, {}});
+  Tensor y(forward->output("y")->type()), trained_y(y.type()),
+      loss(ir::TensorType{ir::DType::f32, {}});
   ASSERT_EQ(run_forward(context, x, static_cast<float*>(y.raw())), 0);
   expect_close(forward_expected.at("y"), y, "forward y");
   ASSERT_EQ(step(context, x, static_cast<const float*>(inputs["labels"].raw()),

@@ -395,8 +395,7 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
   emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
     part.function()->addFnAttr("min-legal-vector-width", vector_width);
     GemmEmitter(part, shape, dtype, b_packed, a_packed)
-        .emit(part.pointer(a), part.pointer(b), destinations(part), pointers(part), index,
-              parts);
+        .emit(part.pointer(a), part.pointer(b), destinations(part), pointers(part), index, parts);
   });
 }
 
