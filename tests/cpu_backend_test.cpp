@@ -70,6 +70,19 @@ TEST(CpuBackend, ElementwiseMatchesInterpreter) {
 namespace rnnc {
 namespace {
 
+/// Runs `graph` on the interpreter and on the CPU backend (with `options`) from the same
+/// random inputs (`seed`) and expects every output within `tolerance`; `context` names the
+/// case.
+void expect_matches_interpreter(const Graph& graph, uint64_t seed, double tolerance,
+                                const std::string& context,
+                                const codegen::CompileOptions& options = {}) {
+  Bindings inputs = random_inputs(graph, seed), state;
+  Bindings want = interp::run_graph(graph, inputs, state);
+  Bindings got = codegen::compile(graph, "cpu", options)->run(inputs, state);
+  for (const auto& [name, tensor] : want)
+    EXPECT_LE(max_relative_difference(got.at(name), tensor), tolerance) << name << " " << context;
+}
+
 TEST(CpuBackend, LargeElementwiseStepsAreSplitAcrossThePool) {
   // 300 x 257 elements times their ops (2^16 or more, a tanh weighing 12) run as parts on the
   // thread pool, split by rows; a lone merged dimension (every operand contiguous) is split in
@@ -150,11 +163,7 @@ TEST(CpuBackend, SlicesReadOnlyByTheNextElementwiseStepAreReadInPlace) {
                   ir.find("_layout_slice") != std::string::npos,
               shared)
         << ir;
-    Bindings inputs = random_inputs(*graph, 4), state;
-    Bindings want = interp::run_graph(*graph, inputs, state);
-    Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
-    for (const auto& [name, tensor] : want)
-      EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-6) << name;
+    expect_matches_interpreter(*graph, 4, 1e-6, shared ? "shared" : "");
   }
 }
 
@@ -182,12 +191,8 @@ TEST(CpuBackend, ConcatsOfTheStepBeforeAreWrittenInPlace) {
       options.target_cpu = "x86-64-v3";
       std::string ir = cpu::render_llvm_ir(*graph, options, false);
       EXPECT_EQ(ir.find("_layout_concat(") != std::string::npos, shared) << ir;
-      Bindings inputs = random_inputs(*graph, 5), state;
-      Bindings want = interp::run_graph(*graph, inputs, state);
-      Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
-      for (const auto& [name, tensor] : want)
-        EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-6)
-            << name << " axis " << axis << (shared ? " shared" : "");
+      expect_matches_interpreter(*graph, 5, 1e-6,
+                                 "axis " + std::to_string(axis) + (shared ? " shared" : ""));
     }
 }
 
@@ -231,11 +236,7 @@ TEST(CpuBackend, ProductsComputeTheSumAfterThem) {
       const std::string context = std::to_string(shape.m) + "x" + std::to_string(shape.k) + "x" +
                                   std::to_string(shape.n) + (shared ? " shared" : "");
       EXPECT_EQ(elementwise_calls(ir), shared ? 3 : 1) << context << ir;
-      Bindings inputs = random_inputs(*graph, 6), state;
-      Bindings want = interp::run_graph(*graph, inputs, state);
-      Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
-      for (const auto& [name, tensor] : want)
-        EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12) << name << " " << context;
+      expect_matches_interpreter(*graph, 6, 1e-12, context);
     }
 }
 
@@ -276,11 +277,7 @@ TEST(CpuBackend, ProductsAddABiasToEveryRow) {
                                     std::to_string(shape.n) + (steps ? " steps" : "") +
                                     (shared ? " shared" : "");
         EXPECT_EQ(elementwise_calls(ir), shared ? 2 : 0) << context << ir;
-        Bindings inputs = random_inputs(*graph, 7), state;
-        Bindings want = interp::run_graph(*graph, inputs, state);
-        Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
-        for (const auto& [name, tensor] : want)
-          EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12) << name << " " << context;
+        expect_matches_interpreter(*graph, 7, 1e-12, context);
       }
 }
 
@@ -331,12 +328,8 @@ TEST(CpuBackend, ProductsWriteTheirColumnSlicesInPlace) {
               << context << " on " << (*cpu ? cpu : "the host");
           EXPECT_EQ(elementwise_calls(ir) == 0, !shared && (c.in_place || !biased))
               << context << " on " << (*cpu ? cpu : "the host");
-          Bindings inputs = random_inputs(*graph, 8), state;
-          Bindings want = interp::run_graph(*graph, inputs, state);
-          Bindings got = codegen::compile(*graph, "cpu", options)->run(inputs, state);
-          for (const auto& [name, tensor] : want)
-            EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12)
-                << name << " " << context << " on " << (*cpu ? cpu : "the host");
+          expect_matches_interpreter(*graph, 8, 1e-12, context + " on " + (*cpu ? cpu : "the host"),
+                                     options);
         }
       }
 }

@@ -157,6 +157,15 @@ void FunctionEmitter::if_then(llvm::Value* condition, const std::function<void()
   builder_.SetInsertPoint(done);
 }
 
+FunctionEmitter::PartRange FunctionEmitter::part_range(int64_t count, llvm::Value* part,
+                                                       llvm::Value* parts) {
+  if (!part) return {index(0), index(count), builder_.getTrue()};
+  llvm::Value* begin = builder_.CreateSDiv(builder_.CreateMul(part, index(count)), parts);
+  llvm::Value* end = builder_.CreateSDiv(
+      builder_.CreateMul(builder_.CreateAdd(part, index(1)), index(count)), parts);
+  return {begin, end, builder_.CreateICmpEQ(part, builder_.CreateSub(parts, index(1)))};
+}
+
 llvm::Value* FunctionEmitter::entry_alloca(llvm::Type* type) {
   llvm::BasicBlock& entry = function_->getEntryBlock();
   llvm::IRBuilder<> at_start(&entry, entry.begin());

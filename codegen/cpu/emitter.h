@@ -170,6 +170,13 @@ class FunctionEmitter {
                  const std::function<void(const std::vector<llvm::Value*>&)>& body);
   /// Emits `then()` under `condition` (i1); the builder ends after it.
   void if_then(llvm::Value* condition, const std::function<void()>& then);
+  /// The items [begin, end) of `count` that part `part` of `parts` (i64 values) takes, and
+  /// whether it is the last part (i1), which also takes whatever follows them; with a null
+  /// `part`, all of them.
+  struct PartRange {
+    llvm::Value *begin, *end, *last;
+  };
+  PartRange part_range(int64_t count, llvm::Value* part, llvm::Value* parts);
   /// A stack slot of `type` in the entry block (LLVM promotes it to a register).
   llvm::Value* entry_alloca(llvm::Type* type);
   /// Returns `code` from the function when `condition` (i1) holds, else continues.

@@ -105,15 +105,7 @@ void pack_part(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir:
     // turn: each panel's part of them is one contiguous run of the panel, and the source rows
     // stay in cache while all panels read them. Narrow panels (a transposed A's) would
     // otherwise read the source in column strips, one cache line for a few elements.
-    llvm::Value* begin = f.index(0);
-    llvm::Value* end = f.index(full_panels);
-    llvm::Value* last = b.getTrue();
-    if (part) {
-      llvm::Value* count = f.index(full_panels);
-      begin = b.CreateSDiv(b.CreateMul(part, count), parts);
-      end = b.CreateSDiv(b.CreateMul(b.CreateAdd(part, f.index(1)), count), parts);
-      last = b.CreateICmpEQ(part, b.CreateSub(parts, f.index(1)));
-    }
+    const auto [begin, end, last] = f.part_range(full_panels, part, parts);
     auto copy_row = [&](llvm::Value* q, llvm::Value* p, int64_t columns) {
       f.copy_bytes(at(packed, b.CreateAdd(mul(p, k * width), mul(q, width))),
                    at(source, b.CreateAdd(mul(q, n), mul(p, width))), f.index(columns * size));
@@ -140,16 +132,9 @@ void pack_part(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir:
     f.zero_bytes(at(packed, f.index(full_panels * k * width)), f.index(k * width * size));
     pack_panel(f.index(full_panels), rest);
   };
-  if (!part) {
-    f.for_range(full_panels, [&](llvm::Value* p) { pack_panel(p, width); });
-    if (rest > 0) partial_panel();
-    return;
-  }
-  llvm::Value* count = f.index(full_panels);
-  f.for_between(b.CreateSDiv(b.CreateMul(part, count), parts),
-                b.CreateSDiv(b.CreateMul(b.CreateAdd(part, f.index(1)), count), parts),
-                [&](llvm::Value* p) { pack_panel(p, width); });
-  if (rest > 0) f.if_then(b.CreateICmpEQ(part, b.CreateSub(parts, f.index(1))), partial_panel);
+  const auto [begin, end, last] = f.part_range(full_panels, part, parts);
+  f.for_between(begin, end, [&](llvm::Value* p) { pack_panel(p, width); });
+  if (rest > 0) f.if_then(last, partial_panel);
 }
 
 }  // namespace

@@ -112,15 +112,7 @@ class GemmEmitter {
         column_block(kernel_.index(full_blocks), kernel_.index(full_blocks * block), vectors,
                      rest - (vectors - 1) * lanes_);
       };
-      llvm::Value* begin = kernel_.index(0);
-      llvm::Value* end = kernel_.index(full_blocks);
-      llvm::Value* last = b_.getTrue();
-      if (part) {
-        llvm::Value* count = kernel_.index(full_blocks);
-        begin = b_.CreateSDiv(b_.CreateMul(part, count), parts);
-        end = b_.CreateSDiv(b_.CreateMul(b_.CreateAdd(part, kernel_.index(1)), count), parts);
-        last = b_.CreateICmpEQ(part, b_.CreateSub(parts, kernel_.index(1)));
-      }
+      const auto [begin, end, last] = kernel_.part_range(full_blocks, part, parts);
       for_row_blocks([&] {
         for (const Destination& d : destinations) {
           c_ = kernel_.element_address(d.matrix, dtype_,
