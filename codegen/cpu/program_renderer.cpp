@@ -273,8 +273,6 @@ class ProgramEmitter {
     }
   }
 
-  /// True when elementwise `node` adds up its operands, each once: an add, or a fused tree of
-  /// adds of its inputs.
   /// Whether `sum` (an elementwise step) only adds its operands, each once, and which of them
   /// it adds to every row (a vector of the last dimension broadcast to the sum's shape; else the
   /// operand has the sum's shape). Nothing: not such a sum.
