@@ -73,15 +73,15 @@ class ModuleContext {
   /// The matmul steps whose transposed A operand arrives packed (emit_generated_gemm).
   std::set<const ir::Step*>& packed_a_steps() { return packed_a_steps_; }
 
-  /// A sum right after a product (a bias, an input projection) that the product computes: its
-  /// accumulators start from the sum's other operands (`addends`, each with the product's
-  /// elements, and `row_addends`), and it writes the sum's `result` instead of its own.
   /// A vector added to every row of a product's result (a bias): from element `offset` of
   /// `buffer` (a bias's slice read in place) on.
   struct RowAddend {
     ir::BufferId buffer = -1;
     int64_t offset = 0;
   };
+  /// A sum right after a product (a bias, an input projection) that the product computes: its
+  /// accumulators start from the sum's other operands (`addends`, each with the product's
+  /// elements, and `row_addends`), and it writes the sum's `result` instead of its own.
   struct ProductSum {
     ir::BufferId result = -1;
     std::vector<ir::BufferId> addends;
@@ -322,7 +322,8 @@ void emit_pack_panels(FunctionEmitter& function, llvm::Value* source, llvm::Valu
                       ir::DType dtype, int64_t k, int64_t n, bool transposed, int64_t width = 0);
 /// The rows of one panel of a packed transposed A operand (stored K x M): a generated
 /// product's register tile (4 rows). Wider panels (a cache line of elements) made each tile
-/// touch a new cache line of A at every k, 32% slower at 1024 x 1600 x 512.
+/// touch a new cache line of A at every k: at 1024 x 1600 x 512 the kernel took 6.6 ms
+/// against 5.3 ms with A untransposed, 5.45 ms with these panels (perf shares of AOT runs).
 int64_t generated_gemm_a_panel_rows(ir::DType dtype);
 /// The columns of one panel of a packed B operand of `dtype`: the column block of a
 /// generated product's register tile.

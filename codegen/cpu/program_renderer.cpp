@@ -326,6 +326,41 @@ class ProgramEmitter {
     return found;
   }
 
+  /// What sum `steps[at]` adds to `part` (a product's result or a slice of it, computed by
+  /// `steps[from]`): its result, the operands of `part`'s shape (`addends`) and the vectors it
+  /// adds to every row (`row_addends`). Nothing when it is not an elementwise sum reading
+  /// `part` once, an addend overlaps its result (but for being that result), or a step between
+  /// writes an addend.
+  std::optional<ModuleContext::ProductSum> sum_terms(const std::vector<ir::Step>& steps,
+                                                     size_t from, size_t at, BufferId part) {
+    const ir::Step& sum = steps[at];
+    if (sum.kind != StepKind::elementwise || sum.results.size() != 1) return std::nullopt;
+    std::optional<std::vector<bool>> rows = sum_operands(sum);
+    if (!rows) return std::nullopt;
+    ModuleContext::ProductSum terms;
+    terms.result = sum.results.at(0);
+    std::vector<Extent> read;
+    for (size_t o = 0; o < sum.operands.size(); ++o) {
+      const BufferId id = sum.operands[o];
+      if (id == part) continue;
+      if (rows->at(o)) {
+        terms.row_addends.push_back(row_addend(id));
+      } else {
+        if (module_.slice_views().count(id)) return std::nullopt;
+        terms.addends.push_back(id);
+      }
+      read.push_back(extent(read_buffer(id)));
+      if (id != terms.result && overlap(read.back(), extent(terms.result))) return std::nullopt;
+    }
+    if (read.size() + 1 != sum.operands.size()) return std::nullopt;
+    std::vector<Extent> reads, writes;
+    touched_between(steps, from, at, reads, writes);
+    for (const Extent& write : writes)
+      for (const Extent& addend : read)
+        if (overlap(write, addend)) return std::nullopt;
+    return terms;
+  }
+
   /// A generated product whose result only a sum reads (the gates' bias and input projection
   /// in a recurrent step, a carried gradient plus its product, an input projection plus its
   /// bias) computes that sum (ModuleContext::product_sums): its accumulators start from the
@@ -338,48 +373,29 @@ class ProgramEmitter {
       const BufferId c = read_as(product.results.at(0));
       const size_t j = first_reader(steps, i, c);
       if (j == steps.size()) continue;
-      const ir::Step& sum = steps[j];
-      if (sum.kind != StepKind::elementwise || sum.results.size() != 1) continue;
-      std::optional<std::vector<bool>> rows = sum_operands(sum);
-      if (!rows) continue;
       const ir::Node& node = *product.node;
       const bool packed =
           module_.packed_b_steps().count(&product) || top_level_packed_.count(&product);
-      const BufferId result = sum.results.at(0);
       const ir::TensorType& type = program_.buffers.at(product.results.at(0)).type;
-      const ir::TensorType& sum_type = program_.buffers.at(result).type;
       if (type.dtype == ir::DType::i32 || type.rank() != 2 || !generated_gemm_fits(node, packed) ||
-          reader_count(c) != 1 || sum_type.dtype != type.dtype ||
-          ir::num_elements(sum_type.shape) != ir::num_elements(type.shape) ||
-          sum_type.shape.back() != type.shape.back() || module_.concat_views().count(result))
+          reader_count(c) != 1)
         continue;
-      ModuleContext::ProductSum folded;
-      folded.result = result;
-      bool fits = true;
-      std::vector<Extent> addends;
-      for (size_t o = 0; o < sum.operands.size(); ++o) {
-        const BufferId id = sum.operands[o];
-        if (id == c) continue;
-        if (rows->at(o)) {
-          folded.row_addends.push_back(row_addend(id));
-        } else {
-          fits = fits && !module_.slice_views().count(id) &&
-                 (id == result || !overlap(extent(id), extent(result)));
-          folded.addends.push_back(id);
-        }
-        addends.push_back(extent(read_buffer(id)));
-      }
+      std::optional<ModuleContext::ProductSum> folded = sum_terms(steps, i, j, c);
+      if (!folded) continue;
+      const BufferId result = folded->result;
+      const ir::TensorType& sum_type = program_.buffers.at(result).type;
+      bool fits = sum_type.dtype == type.dtype &&
+                  ir::num_elements(sum_type.shape) == ir::num_elements(type.shape) &&
+                  sum_type.shape.back() == type.shape.back() &&
+                  !module_.concat_views().count(result);
       for (BufferId id : product.operands) fits = fits && !overlap(extent(id), extent(result));
       std::vector<Extent> reads, writes;
       touched_between(steps, i, j, reads, writes);
-      for (const Extent& read : reads) fits = fits && !overlap(read, extent(result));
-      for (const Extent& write : writes) {
-        fits = fits && !overlap(write, extent(result));
-        for (const Extent& addend : addends) fits = fits && !overlap(write, addend);
-      }
-      if (!fits || addends.size() + 1 != sum.operands.size()) continue;
-      module_.product_sums()[&product] = folded;
-      elided_.insert(&sum);
+      for (const std::vector<Extent>* list : {&reads, &writes})
+        for (const Extent& e : *list) fits = fits && !overlap(e, extent(result));
+      if (!fits) continue;
+      module_.product_sums()[&product] = *folded;
+      elided_.insert(&steps[j]);
     }
   }
 
@@ -430,27 +446,12 @@ class ProgramEmitter {
         elided.push_back(&step);
         size_t last = j;  // the last step computed by the product
         if (const size_t e = first_reader(steps, j, slice.buffer);
-            reader_count(slice.buffer) == 1 && e < steps.size() &&
-            steps[e].kind == StepKind::elementwise && steps[e].results.size() == 1) {
-          std::optional<std::vector<bool>> rows = sum_operands(steps[e]);
-          const BufferId result = steps[e].results.at(0);
-          bool summed =
-              rows && program_.buffers.at(result).type == program_.buffers.at(slice.buffer).type;
-          std::vector<ModuleContext::RowAddend> vectors;
-          for (size_t o = 0; summed && o < steps[e].operands.size(); ++o) {
-            const BufferId id = steps[e].operands[o];
-            if (id == slice.buffer) continue;
-            summed = rows->at(o);
-            vectors.push_back(row_addend(id));
-          }
-          std::vector<Extent> reads, writes;
-          touched_between(steps, i, e, reads, writes);
-          for (const Extent& write : writes)
-            for (const ModuleContext::RowAddend& vector : vectors)
-              summed = summed && !overlap(write, extent(vector.buffer));
-          if (summed && vectors.size() + 1 == steps[e].operands.size()) {
-            slice.buffer = result;
-            slice.row_addends = vectors;
+            reader_count(slice.buffer) == 1 && e < steps.size()) {
+          std::optional<ModuleContext::ProductSum> sum = sum_terms(steps, i, e, slice.buffer);
+          if (sum && sum->addends.empty() &&
+              program_.buffers.at(sum->result).type == program_.buffers.at(slice.buffer).type) {
+            slice.buffer = sum->result;
+            slice.row_addends = sum->row_addends;
             elided.push_back(&steps[e]);
             last = e;
           }
