@@ -15,6 +15,7 @@
 #include "codegen/interp/interpreter.h"
 #include "ir/builder.h"
 #include "ir/parser.h"
+#include "ir/scan_builder.h"
 #include "runtime/initializers.h"
 #include "runtime/npy.h"
 #include "tests/support/backend_cases.h"
@@ -329,6 +330,63 @@ TEST(CpuBackend, ProductsWriteTheirColumnSlicesInPlace) {
           EXPECT_EQ(elementwise_calls(ir) == 0, !shared && (c.in_place || !biased))
               << context << " on " << (*cpu ? cpu : "the host");
           expect_matches_interpreter(*graph, 8, 1e-12, context + " on " + (*cpu ? cpu : "the host"),
+                                     options);
+        }
+      }
+}
+
+TEST(CpuBackend, PacksReadAConcatenatedBFromItsParts) {
+  // A backward step's [W_hh, W_ih], read by the loop's product as B, and a weight gradient's
+  // [h, x] steps, read through a reshape by a top-level packed product as B: the packs read
+  // the parts (which stay alive until then), and the concat is not copied, when each part
+  // but the last is whole panels (of f64: 32 columns on AVX-512, 8 on AVX2; the last part
+  // ends in a partial panel). Copied when the first part is not (20 columns) or something
+  // else reads the concat too.
+  for (int64_t first : {64, 20})
+    for (bool shared : {false, true})
+      for (bool in_loop : {true, false}) {
+        auto graph = std::make_unique<Graph>("packs");
+        const int64_t second = 70, n = first + second;
+        Value* joined;
+        if (in_loop) {
+          const int64_t k = 24;
+          Value* w1 = graph->add_input("w1", {DType::f64, {k, first}});
+          Value* w2 = graph->add_input("w2", {DType::f64, {k, second}});
+          Value* h0 = graph->add_input("h0", {DType::f64, {6, k}});
+          Value* xs = graph->add_input("xs", {DType::f64, {5, 6, k}});
+          joined = build::concat({w1, w2}, 1);
+          ScanBuilder scan(*graph, "step");
+          Value* h = scan.carry(h0, "h");
+          Value* x = scan.sequence(xs, "x");
+          Value* w = scan.invariant(joined, "w");
+          Value* product = build::matmul(h, w);
+          Value* next = build::tanh(build::add(build::slice(product, {0, 0}, {6, k}), x));
+          scan.set_next(h, next);
+          scan.add_output("p", build::sigmoid(product));
+          std::vector<Value*> results = scan.finish();
+          graph->add_output("h", results.at(0));
+          graph->add_output("ps", results.at(1));
+        } else {
+          Value* a = build::tanh(graph->add_input("a", {DType::f64, {3, 200, first}}));
+          Value* b = graph->add_input("b", {DType::f64, {3, 200, second}});
+          Value* g = graph->add_input("g", {DType::f64, {600, 256}});
+          joined = build::concat({a, b}, 2);
+          // Computed between the concat and its product: it must not take a's place.
+          Value* c = build::sigmoid(graph->add_input("c", {DType::f64, {3, 200, first}}));
+          graph->add_output("d", build::reduce_sum(c, {0, 1, 2}));
+          graph->add_output("y", build::matmul(g, build::reshape(joined, {600, n}), true, false));
+        }
+        if (shared) graph->add_output("s", build::reduce_sum(joined, {0, 1}));
+        const std::string context = std::to_string(first) + " + " + std::to_string(second) +
+                                    (in_loop ? " in a loop" : " at top level") +
+                                    (shared ? " shared" : "");
+        for (const char* cpu : {"", "x86-64-v3"}) {
+          codegen::CompileOptions options;
+          options.target_cpu = cpu;
+          std::string ir = cpu::render_llvm_ir(*graph, options, false);
+          EXPECT_EQ(ir.find("_layout_concat(") == std::string::npos, first == 64 && !shared)
+              << context << " on " << (*cpu ? cpu : "the host");
+          expect_matches_interpreter(*graph, 9, 1e-12, context + " on " + (*cpu ? cpu : "the host"),
                                      options);
         }
       }

@@ -320,6 +320,16 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed = f
 /// that width, an untransposed one takes any).
 void emit_pack_panels(FunctionEmitter& function, llvm::Value* source, llvm::Value* packed,
                       ir::DType dtype, int64_t k, int64_t n, bool transposed, int64_t width = 0);
+/// One run of columns of an untransposed B held in a buffer of its own: K rows of `columns`
+/// elements at `source` (a part of a concat along B's columns that no step copies).
+struct PackPart {
+  llvm::Value* source = nullptr;
+  int64_t columns = 0;
+};
+/// emit_pack_panels for an untransposed B given as its column parts, in order (their columns
+/// summing to n), each but the last a whole number of panels.
+void emit_pack_panels(FunctionEmitter& function, const std::vector<PackPart>& parts,
+                      llvm::Value* packed, ir::DType dtype, int64_t k, int64_t n, int64_t width);
 /// The rows of one panel of a packed transposed A operand (stored K x M): a generated
 /// product's register tile (4 rows). Wider panels (a cache line of elements) made each tile
 /// touch a new cache line of A at every k: at 1024 x 1600 x 512 the kernel took 6.6 ms

@@ -10,6 +10,8 @@
 // element.
 #include <llvm/IR/Constants.h>
 
+#include <algorithm>
+#include <cassert>
 #include <vector>
 
 #include "codegen/cpu/emitter.h"
@@ -44,10 +46,13 @@ std::vector<llvm::Value*> transpose_in_registers(llvm::IRBuilder<>& b,
 }
 
 /// Emits, in `f`, the packing of the panels of part `part` of `parts` (i64 values; null: all
-/// panels); the last part also packs the partial last panel.
-void pack_part(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir::DType dtype,
-               int64_t k, int64_t n, bool transposed, int64_t width, llvm::Value* part,
-               llvm::Value* parts) {
+/// panels); the last part also packs the partial last panel. An untransposed B may come as
+/// several column runs (`sources`); a transposed one is one source.
+void pack_part(FunctionEmitter& f, const std::vector<PackPart>& sources, llvm::Value* packed,
+               ir::DType dtype, int64_t k, int64_t n, bool transposed, int64_t width,
+               llvm::Value* part, llvm::Value* parts) {
+  assert(!sources.empty() && (!transposed || sources.size() == 1));
+  llvm::Value* source = sources.front().source;
   llvm::IRBuilder<>& b = f.builder();
   ModuleContext& module = f.module();
   const int64_t size = ir::dtype_size(dtype);
@@ -106,21 +111,42 @@ void pack_part(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir:
     // stay in cache while all panels read them. Narrow panels (a transposed A's) would
     // otherwise read the source in column strips, one cache line for a few elements.
     const auto [begin, end, last] = f.part_range(full_panels, part, parts);
-    auto copy_row = [&](llvm::Value* q, llvm::Value* p, int64_t columns) {
+    // Row q of panel p (`columns` of them) from column run `from`, whose first column is B's
+    // column `first`.
+    auto copy_row = [&](llvm::Value* q, llvm::Value* p, int64_t columns, const PackPart& from,
+                        int64_t first) {
+      llvm::Value* column = b.CreateSub(mul(p, width), f.index(first));
       f.copy_bytes(at(packed, b.CreateAdd(mul(p, k * width), mul(q, width))),
-                   at(source, b.CreateAdd(mul(q, n), mul(p, width))), f.index(columns * size));
+                   at(from.source, b.CreateAdd(mul(q, from.columns), column)),
+                   f.index(columns * size));
     };
     if (rest > 0)
       f.if_then(last, [&] {
         f.zero_bytes(at(packed, f.index(full_panels * k * width)), f.index(k * width * size));
       });
+    auto clamp = [&](llvm::Value* x, int64_t low, int64_t high) {
+      x = b.CreateSelect(b.CreateICmpSLT(x, f.index(low)), f.index(low), x);
+      return b.CreateSelect(b.CreateICmpSGT(x, f.index(high)), f.index(high), x);
+    };
     // Rows [q0, q0 + rows) of every panel of the part, one panel after another.
     auto row_block = [&](llvm::Value* q0, int64_t rows) {
-      auto panel_rows = [&](llvm::Value* p, int64_t columns) {
-        f.for_range(rows, [&](llvm::Value* dq) { copy_row(b.CreateAdd(q0, dq), p, columns); });
+      auto panel_rows = [&](llvm::Value* p, int64_t columns, const PackPart& from, int64_t first) {
+        f.for_range(
+            rows, [&](llvm::Value* dq) { copy_row(b.CreateAdd(q0, dq), p, columns, from, first); });
       };
-      f.for_between(begin, end, [&](llvm::Value* p) { panel_rows(p, width); });
-      if (rest > 0) f.if_then(last, [&] { panel_rows(f.index(full_panels), rest); });
+      int64_t first = 0;  // the column run's first column of B
+      for (const PackPart& from : sources) {
+        // The whole panels within this run: [first / width, (first + columns) / width).
+        const int64_t p0 = first / width;
+        const int64_t p1 = std::min(full_panels, (first + from.columns) / width);
+        f.for_between(clamp(begin, p0, p1), clamp(end, p0, p1),
+                      [&](llvm::Value* p) { panel_rows(p, width, from, first); });
+        first += from.columns;
+      }
+      if (rest > 0)
+        f.if_then(last, [&] {
+          panel_rows(f.index(full_panels), rest, sources.back(), n - sources.back().columns);
+        });
     };
     const int64_t blocks = k / kPackRowBlock;
     f.for_range(blocks, [&](llvm::Value* qb) { row_block(mul(qb, kPackRowBlock), kPackRowBlock); });
@@ -137,20 +163,44 @@ void pack_part(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir:
   if (rest > 0) f.if_then(last, partial_panel);
 }
 
+/// emit_pack_panels for B given as `sources` (one, or an untransposed B's column runs).
+void pack_panels(FunctionEmitter& f, const std::vector<PackPart>& sources, llvm::Value* packed,
+                 ir::DType dtype, int64_t k, int64_t n, bool transposed, int64_t width) {
+  ModuleContext& module = f.module();
+  if (width == 0) width = generated_gemm_panel_columns(module, dtype);
+  if (module.parallel_symbol().empty() || n <= width || k * n < kParallelPackMinElements)
+    return pack_part(f, sources, packed, dtype, k, n, transposed, width, nullptr, nullptr);
+  std::vector<llvm::Value*> pointers{packed};
+  for (const PackPart& from : sources) pointers.push_back(from.source);
+  ParallelRegion region = emit_parallel_call(f, module.function_name("pack_panels"), pointers);
+  FunctionEmitter part(module, region.function);
+  std::vector<PackPart> loaded = sources;
+  for (size_t s = 0; s < loaded.size(); ++s)
+    loaded[s].source = region.load_pointer(part, static_cast<unsigned>(s + 1));
+  pack_part(part, loaded, region.load_pointer(part, 0), dtype, k, n, transposed, width,
+            region.index(), region.parts());
+  part.finish();
+}
+
 }  // namespace
 
 void emit_pack_panels(FunctionEmitter& f, llvm::Value* source, llvm::Value* packed, ir::DType dtype,
                       int64_t k, int64_t n, bool transposed, int64_t width) {
-  ModuleContext& module = f.module();
-  if (width == 0) width = generated_gemm_panel_columns(module, dtype);
-  if (module.parallel_symbol().empty() || n <= width || k * n < kParallelPackMinElements)
-    return pack_part(f, source, packed, dtype, k, n, transposed, width, nullptr, nullptr);
-  ParallelRegion region =
-      emit_parallel_call(f, module.function_name("pack_panels"), {source, packed});
-  FunctionEmitter part(module, region.function);
-  pack_part(part, region.load_pointer(part, 0), region.load_pointer(part, 1), dtype, k, n,
-            transposed, width, region.index(), region.parts());
-  part.finish();
+  pack_panels(f, {{source, n}}, packed, dtype, k, n, transposed, width);
+}
+
+void emit_pack_panels(FunctionEmitter& f, const std::vector<PackPart>& parts, llvm::Value* packed,
+                      ir::DType dtype, int64_t k, int64_t n, int64_t width) {
+  if (width == 0) width = generated_gemm_panel_columns(f.module(), dtype);
+  int64_t columns = 0;
+  for (size_t s = 0; s < parts.size(); ++s) {
+    assert((s + 1 == parts.size() || parts[s].columns % width == 0) &&
+           "a column run that is not the last must be whole panels");
+    columns += parts[s].columns;
+  }
+  assert(columns == n);
+  (void)columns;
+  pack_panels(f, parts, packed, dtype, k, n, false, width);
 }
 
 }  // namespace rnnc::cpu

@@ -483,11 +483,93 @@ class ProgramEmitter {
     }
   }
 
+  /// Buffer `id` and the views of all of it (a reshape), or nothing when a view of `id` takes
+  /// only part of it.
+  std::optional<std::set<BufferId>> whole_views(BufferId id) const {
+    std::set<BufferId> ids{id};
+    const ir::Buffer& buffer = program_.buffers.at(id);
+    for (BufferId v = 0; v < static_cast<BufferId>(program_.buffers.size()); ++v) {
+      const ir::Buffer& view = program_.buffers.at(v);
+      if (view.placement != Placement::view || view.base != id) continue;
+      if (view.offset != 0 || view.bytes != buffer.bytes || view.step_stride != 0)
+        return std::nullopt;
+      ids.insert(v);
+    }
+    return ids;
+  }
+
+  /// A concat along the last axis that only products packing it as B read (a backward step's
+  /// [W_hh, W_ih], read by the loop's packed product; a weight gradient's [h, x], read by a
+  /// top-level packed product) is not copied: the packs read its parts (concat_parts_). The
+  /// steps up to the last pack must not write a part, and each part but the last must be
+  /// whole panels.
+  void pack_concat_parts(const std::vector<ir::Step>& steps) {
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const ir::Step& concat = steps[i];
+      if (concat.kind != StepKind::layout || concat.node->kind() != ir::OpKind::Concat ||
+          elided_.count(&concat))
+        continue;
+      const BufferId c = concat.results.at(0);
+      const ir::TensorType& type = program_.buffers.at(c).type;
+      const std::optional<std::set<BufferId>> ids = whole_views(c);
+      if (!ids || type.dtype == ir::DType::i32 ||
+          concat.node->attrs().get_int("axis") != static_cast<int64_t>(type.rank()) - 1)
+        continue;
+      const int64_t width = generated_gemm_panel_columns(module_, type.dtype);
+      bool fits = true;
+      for (size_t p = 0; p < concat.operands.size(); ++p) {
+        const ir::TensorType& part = program_.buffers.at(concat.operands[p]).type;
+        fits = fits && !extent(concat.operands[p]).loop_dependent &&
+               (p + 1 == concat.operands.size() || part.shape.back() % width == 0);
+      }
+      // Every read of c (or a view of it) must be a pack: a loop's operand, read in its body by
+      // products packing it, or a top-level packed product's untransposed B.
+      auto reads = [&](const ir::Step& step) {
+        int count = 0;
+        for (BufferId id : step.operands) count += static_cast<int>(ids->count(id));
+        return count;
+      };
+      auto packs = [&](const ir::Step& step) {
+        return step.kind == StepKind::matmul && step.node != nullptr &&
+               step.node->attrs().get_int("transpose_b") == 0 && ids->count(step.operands.at(1)) &&
+               !ids->count(step.operands.at(0));
+      };
+      int allowed = 0;
+      size_t last = i;
+      for (size_t j = i + 1; j < steps.size() && fits; ++j) {
+        const ir::Step& step = steps[j];
+        if (reads(step) == 0) continue;
+        last = j;
+        if (step.kind == StepKind::loop) {
+          const std::vector<Extent> written = loop_writes(step);
+          allowed += reads(step);
+          for (const ir::Step& inner : step.body)
+            if (packs(inner) && packs_loop_invariant(inner, written)) allowed += 1;
+        } else if (packs(step) && top_level_packed_.count(&step)) {
+          allowed += 1;
+        } else {
+          fits = false;
+        }
+      }
+      int total = 0;
+      for (BufferId id : *ids) total += reader_count(id);
+      if (!fits || last == i || allowed != total) continue;
+      std::vector<Extent> reads_between, writes_between;
+      touched_between(steps, i, last + 1, reads_between, writes_between);
+      for (const Extent& write : writes_between)
+        for (BufferId part : concat.operands) fits = fits && !overlap(write, extent(part));
+      if (!fits) continue;
+      for (BufferId id : *ids) concat_parts_[id] = concat.operands;
+      elided_.insert(&concat);
+    }
+  }
+
   void emit_steps(const std::vector<ir::Step>& steps) {
     elide_slices(steps);
     elide_concats(steps);
     fold_product_sums(steps);
     write_product_slices(steps);
+    pack_concat_parts(steps);
     for (const ir::Step& step : steps) {
       if (elided_.count(&step)) continue;
       switch (step.kind) {
@@ -651,28 +733,42 @@ class ProgramEmitter {
   /// streams each column block's B contiguously, whether the node transposes B or not
   /// (emit_kernel passes the copy; contraction.cpp knows from packed_b_steps()).
   void pack_loop_invariants(const ir::Step& loop) {
-    std::vector<Extent> written;
-    for (BufferId id : loop.results) written.push_back(extent(id));
-    collect_written(loop.body, written);
+    const std::vector<Extent> written = loop_writes(loop);
     std::map<std::pair<BufferId, bool>, llvm::Value*> packed_here;
     for (const ir::Step& step : loop.body) {
-      if (step.kind != StepKind::matmul || step.node == nullptr) continue;
-      const ir::Node& node = *step.node;
+      if (!packs_loop_invariant(step, written)) continue;
       const BufferId id = step.operands.at(1);
-      const ir::Buffer& buffer = program_.buffers.at(id);
-      if (node.result()->type().rank() != 2 || buffer.type.rank() != 2 ||
-          step.operands.at(0) == id || !generated_gemm_fits(node, true))
-        continue;
-      const Extent e = extent(id);
-      bool clobbered = e.loop_dependent;
-      for (const Extent& w : written) clobbered = clobbered || overlap(e, w);
-      if (clobbered) continue;
-      const bool transposed = node.attrs().get_int("transpose_b") != 0;
+      const bool transposed = step.node->attrs().get_int("transpose_b") != 0;
       llvm::Value*& packed = packed_here[{id, transposed}];
       if (!packed) packed = pack_panels(id, transposed);
       packed_[&step] = packed;
       module_.packed_b_steps().insert(&step);
     }
+  }
+
+  /// What loop `loop` writes: its results and everything its body writes.
+  std::vector<Extent> loop_writes(const ir::Step& loop) const {
+    std::vector<Extent> written;
+    for (BufferId id : loop.results) written.push_back(extent(id));
+    collect_written(loop.body, written);
+    return written;
+  }
+
+  /// Whether `step`, a step of a loop's body that writes `written`, is a product whose B the
+  /// loop packs before it runs (pack_loop_invariants): rank 2, taken by the generated
+  /// products, B not the loop's to change.
+  bool packs_loop_invariant(const ir::Step& step, const std::vector<Extent>& written) const {
+    if (step.kind != StepKind::matmul || step.node == nullptr) return false;
+    const ir::Node& node = *step.node;
+    const BufferId id = step.operands.at(1);
+    if (node.result()->type().rank() != 2 || program_.buffers.at(id).type.rank() != 2 ||
+        step.operands.at(0) == id || !generated_gemm_fits(node, true))
+      return false;
+    const Extent e = extent(id);
+    if (e.loop_dependent) return false;
+    for (const Extent& w : written)
+      if (overlap(e, w)) return false;
+    return true;
   }
 
   /// The bytes of the panels, `width` columns each (0: generated_gemm_panel_columns), of
@@ -704,7 +800,15 @@ class ProgramEmitter {
     const int64_t k = type.shape.at(transposed ? 1 : 0), n = type.shape.at(transposed ? 0 : 1);
     if (!packed)
       packed = scratch_address(module_.reserve_scratch(panel_bytes(id, transposed, width)));
-    emit_pack_panels(main_, address(id), packed, type.dtype, k, n, transposed, width);
+    auto parts = concat_parts_.find(id);
+    if (parts == concat_parts_.end() || transposed) {
+      emit_pack_panels(main_, address(id), packed, type.dtype, k, n, transposed, width);
+      return packed;
+    }
+    std::vector<PackPart> sources;
+    for (BufferId part : parts->second)
+      sources.push_back({address(part), program_.buffers.at(part).type.shape.back()});
+    emit_pack_panels(main_, sources, packed, type.dtype, k, n, width);
     return packed;
   }
 
@@ -814,6 +918,9 @@ class ProgramEmitter {
   /// concats written in place, sums computed by their product.
   std::map<BufferId, int> readers_;
   std::set<const ir::Step*> elided_;
+  /// Concats that no step copies (pack_concat_parts), and the views of all of one: their
+  /// parts, which the packs of products reading them as B read instead.
+  std::map<BufferId, std::vector<BufferId>> concat_parts_;
   /// The top-level products whose B is packed just before them, and their panels' region.
   std::set<const ir::Step*> top_level_packed_;
   llvm::Value* top_level_panels_ = nullptr;

@@ -59,13 +59,27 @@ class AccessRecorder {
           auto sliced = slice_sources_.find(id);
           if (sliced != slice_sources_.end()) record(sliced->second, position, loops, false);
         }
-        if (step.kind == StepKind::layout && step.node->kind() == ir::OpKind::Slice)
+        if (step.kind == StepKind::layout && step.node->kind() == ir::OpKind::Slice) {
           slice_sources_[step.results.at(0)] = step.operands.at(0);
+          // A slice of a product's result lives from the product on: a backend may have the
+          // product write the slice's columns straight into it (the CPU backend's
+          // product_slices).
+          auto product = products_.find(root_buffer(program_, step.operands.at(0)));
+          if (product != products_.end() && product->second.loops == loops)
+            record(step.results.at(0), product->second.position, loops, true);
+        }
+        if (step.kind == StepKind::matmul) {
+          for (BufferId id : step.results) products_[root_buffer(program_, id)] = {position, loops};
+          record_concat_parts(step.operands.at(1), position, loops);
+        }
+        if (step.kind == StepKind::layout && step.node->kind() == ir::OpKind::Concat)
+          concat_parts_[root_buffer(program_, step.results.at(0))] = step.operands;
         continue;
       }
       // The loop's results are defined in the enclosing scope; its operands and results are
       // used all through the loop.
       for (BufferId id : step.results) record(id, position, loops, true);
+      for (BufferId id : step.operands) record_concat_parts(id, position, loops);
       loops.push_back(step.loop_id);
       for (BufferId id : step.results) record(id, position, loops, false);
       for (BufferId id : step.operands) record(id, position, loops, false);
@@ -87,9 +101,25 @@ class AccessRecorder {
     accesses_.push_back({root, position, loops, definition});
   }
 
+  /// A concat read as a product's B, or by a loop, keeps its parts alive to that read: a
+  /// backend may pack B from the parts instead of copying them into the concat (the CPU
+  /// backend's pack_concat_parts).
+  void record_concat_parts(BufferId id, int64_t position, const std::vector<int32_t>& loops) {
+    auto parts = concat_parts_.find(root_buffer(program_, id));
+    if (parts == concat_parts_.end()) return;
+    for (BufferId part : parts->second) record(part, position, loops, false);
+  }
+
   const Program& program_;
   int64_t clock_ = 0;
   std::map<BufferId, BufferId> slice_sources_;  ///< slice result -> the buffer it slices
+  /// Where a product's result (its root buffer) was last computed.
+  struct ProductStep {
+    int64_t position;
+    std::vector<int32_t> loops;
+  };
+  std::map<BufferId, ProductStep> products_;
+  std::map<BufferId, std::vector<BufferId>> concat_parts_;  ///< concat result -> its operands
   std::vector<Access> accesses_;
   std::map<int32_t, LoopRange> ranges_;
 };
