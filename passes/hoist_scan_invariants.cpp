@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -100,12 +101,13 @@ class ScanRewriter {
   bool run() {
     classify();
     find_accumulators();
+    find_sunk_outputs();
     plan_body();
     bool removes_inputs = false;
     for (size_t i = num_carry_; i < num_bound_; ++i)
       removes_inputs |= !used_inputs_.count(inputs_[i]) && !kept_anyway_.count(inputs_[i]);
-    if (accumulators_.empty() && new_sequences_.empty() && new_invariants_.empty() &&
-        !removes_inputs)
+    if (accumulators_.empty() && sunk_.empty() && new_sequences_.empty() &&
+        new_invariants_.empty() && !removes_inputs)
       return false;
     rebuild();
     return true;
@@ -161,6 +163,41 @@ class ScanRewriter {
       if (contribution == acc || (add->operand(0) != acc && add->operand(1) != acc)) continue;
       accumulators_.push_back({k, contribution, {}});
       removed_carries_.insert(k);
+    }
+  }
+
+  /// Per-step outputs that are products of a carry-dependent value and an invariant, read
+  /// nowhere else in the body (a backward step's input gradient dx_t = dgates_t W): computed
+  /// after the loop as one product over the stacked values (not with lengths, whose masked
+  /// rows the product would have to keep at zero).
+  void find_sunk_outputs() {
+    if (has_lengths_) return;
+    std::unordered_map<const Value*, int> output_uses;
+    for (size_t i = num_carry_; i < body_.outputs().size(); ++i)
+      ++output_uses[body_.outputs()[i].value];
+    for (size_t i = num_carry_; i < body_.outputs().size(); ++i) {
+      const Value* v = body_.outputs()[i].value;
+      const Node* node = v->producer();
+      if (node->kind() != OpKind::MatMul || dependence_.at(v) != Dependence::kVarying ||
+          uses_.at(v) != output_uses.at(v))
+        continue;
+      std::vector<bool> per_step;
+      int invariant = 0;
+      for (const Value* operand : node->operands()) {
+        per_step.push_back(dependence_.at(operand) != Dependence::kInvariant);
+        invariant += per_step.back() ? 0 : 1;
+      }
+      if (invariant == 1 && hoist::can_batch(*node, per_step)) sunk_[i] = {};
+    }
+  }
+
+  /// Plans the stacks the sunk outputs' products read.
+  void plan_sunk_outputs() {
+    for (auto& [i, sources] : sunk_) {
+      const Node* node = body_.outputs()[i].value->producer();
+      for (Value* operand : node->operands())
+        if (dependence_.at(operand) != Dependence::kInvariant)
+          sources.push_back(stack_source(operand));
     }
   }
 
@@ -274,9 +311,10 @@ class ScanRewriter {
   /// to the inputs, the new invariants and the new sequences.
   void plan_body() {
     plan_accumulator_terms();
+    plan_sunk_outputs();
     std::vector<Value*> roots;
     for (size_t i = 0; i < body_.outputs().size(); ++i)
-      if (!removed_carries_.count(i)) roots.push_back(body_.outputs()[i].value);
+      if (!removed_carries_.count(i) && !sunk_.count(i)) roots.push_back(body_.outputs()[i].value);
     roots.insert(roots.end(), added_outputs_.begin(), added_outputs_.end());
     std::unordered_set<const Value*> seen;
     std::vector<Value*> work(roots.rbegin(), roots.rend());
@@ -341,8 +379,16 @@ class ScanRewriter {
 
   /// Builds the new body and scan, the sums after it, and puts the new nodes in place.
   void rebuild();
+  /// The stack `source` names: built outside, or a result of the new `scan`, whose per-step
+  /// outputs the rewrite added start at result `first_added_result`.
+  Value* stack(const StackSource& source, const Node* scan, size_t first_added_result) {
+    assert(source.outer || scan);
+    return source.outer ? source.outer : scan->result(first_added_result + source.new_output);
+  }
   /// Final value of `acc` from the new scan's results.
   Value* accumulated(const Accumulator& acc, const Node* scan, size_t first_added_result);
+  /// The stacked value of sunk output `i` (its product over all steps).
+  Value* sunk_output(size_t i, const Node* scan, size_t first_added_result);
 
   Graph& graph_;
   Node& scan_;
@@ -358,6 +404,9 @@ class ScanRewriter {
   std::unordered_set<const Node*> batchable_;
   std::vector<Accumulator> accumulators_;
   std::unordered_set<size_t> removed_carries_;
+  /// Per-step outputs computed after the loop (find_sunk_outputs), by body output index: the
+  /// stacks of their products' carry-dependent operands.
+  std::map<size_t, std::vector<StackSource>> sunk_;
   std::vector<Value*> added_outputs_;
   std::unordered_set<const Value*> used_inputs_, kept_anyway_;
   std::unordered_set<const Node*> staying_;
@@ -365,11 +414,23 @@ class ScanRewriter {
   std::unordered_map<const Value*, Value*> outer_, stacks_;
 };
 
+Value* ScanRewriter::sunk_output(size_t i, const Node* scan, size_t first_added_result) {
+  const Node* node = body_.outputs()[i].value->producer();
+  std::vector<Value*> operands;
+  std::vector<bool> per_step;
+  size_t next = 0;
+  for (Value* operand : node->operands()) {
+    per_step.push_back(dependence_.at(operand) != Dependence::kInvariant);
+    operands.push_back(per_step.back() ? stack(sunk_.at(i).at(next++), scan, first_added_result)
+                                       : outer_invariant(operand));
+  }
+  return hoist::build_batched(graph_, *node, operands, per_step, steps_);
+}
+
 Value* ScanRewriter::accumulated(const Accumulator& acc, const Node* scan,
                                  size_t first_added_result) {
   auto stack = [&](const StackSource& source) {
-    assert(source.outer || scan);
-    return source.outer ? source.outer : scan->result(first_added_result + source.new_output);
+    return this->stack(source, scan, first_added_result);
   };
   Value* total = nullptr;
   for (const AccumulatorTerm& term : acc.terms) {
@@ -423,7 +484,7 @@ void ScanRewriter::rebuild() {
   }
   std::vector<size_t> kept_results;
   for (size_t i = 0; i < body_.outputs().size(); ++i) {
-    if (removed_carries_.count(i)) continue;
+    if (removed_carries_.count(i) || sunk_.count(i)) continue;
     body->add_output(body_.outputs()[i].name, map.at(body_.outputs()[i].value));
     kept_results.push_back(i);
   }
@@ -451,7 +512,7 @@ void ScanRewriter::rebuild() {
   Node* scan = &scan_;
   if (!loop_left) {
     scan = nullptr;  // only accumulators, all summed from stacks built outside: no loop left
-  } else if (removed_carries_.empty()) {
+  } else if (removed_carries_.empty() && sunk_.empty()) {
     graph_.rebuild_node(scan_, std::move(operands), std::move(attrs), std::move(bodies),
                         added_names);
   } else {
@@ -468,6 +529,13 @@ void ScanRewriter::rebuild() {
     Value* old_result = scan_.result(acc.carry);
     if (acc.terms.empty()) continue;  // its final value is unused
     graph_.replace_all_uses(old_result, accumulated(acc, scan, kept_results.size()));
+  }
+  std::unordered_map<const Value*, Value*> sunk_values;  // an output yielded twice: one product
+  for (const auto& [i, sources] : sunk_) {
+    const Value* inner = body_.outputs()[i].value;
+    Value*& value = sunk_values[inner];
+    if (!value) value = sunk_output(i, scan, kept_results.size());
+    graph_.replace_all_uses(scan_.result(i), value);
   }
 
   // Order: everything before the old scan, the nodes computing its new operands, the scan,

@@ -21,10 +21,15 @@ namespace rnnc::passes {
 ///   a backward scan), and static slices of such a product (the parts of one fuse-matmuls
 ///   merged) slices of that matmul. With lengths f_t becomes a masked per-step output and is
 ///   summed.
+/// - Products after the loop: a per-step output that is a product of a carry-dependent value
+///   and an invariant, read nowhere else in the body (a backward step's input gradient
+///   dx_t = dgates_t W), becomes one product of the stacked values after the loop (the stack
+///   a new per-step output, or one already there). Not with lengths.
 /// - Body inputs and scan operands left unused are removed (carries stay).
 ///
-/// A scan that keeps all its carries is rebuilt in place (pointers to its results stay
-/// valid); one that loses accumulator carries is replaced, its uses redirected. Returns true
+/// A scan that keeps all its carries and outputs is rebuilt in place (pointers to its results
+/// stay valid); one that loses accumulator carries or outputs is replaced, its uses
+/// redirected. Returns true
 /// when a scan changed.
 bool hoist_scan_invariants(ir::Graph& graph, const PassContext& context);
 

@@ -171,8 +171,10 @@ TEST(FuseMatmuls, LectureLstmBackwardBodyFuses) {
   Bindings before = run_all(m.graph(), m.inputs, m.state);
   EXPECT_TRUE(fuse(m.graph()));
   EXPECT_EQ(matmuls(scan_body(m.graph(), 0)), 2);
-  // [g_i g_f g_c g_o] [W_x W_h] and [g_i g_f g_c g_o]^T [x h].
-  EXPECT_EQ(matmuls(scan_body(m.graph(), 1)), 2);
+  // [g_i g_f g_c g_o] W_h and [g_i g_f g_c g_o]^T [x h], and [g_i g_f g_c g_o] W_x apart: the
+  // input adjoint is read only as a per-step output (hoist-scan-invariants computes it after
+  // the loop), so it does not join the product the loop needs.
+  EXPECT_EQ(matmuls(scan_body(m.graph(), 1)), 3);
   expect_close(before, run_all(m.graph(), m.inputs, m.state), 1e-12);
 }
 

@@ -284,6 +284,38 @@ TEST_P(HoistRecurrent, WeightGradientsLeaveTheLoopAfterMatmulFusion) {
   EXPECT_GT(matrices, 0);
 }
 
+/// Per-step outputs of `scan`'s body that are products read nowhere else in the body.
+int output_only_products(const Node& scan) {
+  const Graph& body = scan.body();
+  const size_t num_carry = static_cast<size_t>(scan.attrs().get_int("num_carry"));
+  int count = 0;
+  for (size_t i = num_carry; i < body.outputs().size(); ++i) {
+    const Value* value = body.outputs()[i].value;
+    if (value->producer()->kind() != OpKind::MatMul) continue;
+    bool read = false;
+    for (const auto& node : body.nodes())
+      for (const Value* operand : node->operands()) read = read || operand == value;
+    count += !read;
+  }
+  return count;
+}
+
+// A backward step's input gradient dx_t = dgates_t W, read only as a per-step output, is one
+// product over all steps after the loop (a recurrent step then computes only dh_t), also after
+// fuse-matmuls, which keeps it apart from the product the loop needs.
+TEST_P(HoistRecurrent, InputGradientsLeaveTheBackwardLoop) {
+  Problem p = recurrent_problem(GetParam().config, 4, false, true);
+  passes::canonicalize(*p.graph, passes::PassContext{});
+  passes::fuse_matmuls(*p.graph, passes::PassContext{});
+  ir::verify(*p.graph);
+  int before = 0;
+  for (Node* scan : p.graph->nodes_of(OpKind::Scan)) before += output_only_products(*scan);
+  EXPECT_GT(before, 0) << "nothing to move";
+  p.expect_pass_keeps_numbers();
+  for (Node* scan : p.graph->nodes_of(OpKind::Scan))
+    EXPECT_EQ(output_only_products(*scan), 0) << "in scan " << scan->result()->name();
+}
+
 TEST_P(HoistRecurrent, IdempotentAndIndependentOfSequenceLength) {
   for (bool lengths : {false, true}) {
     SCOPED_TRACE(lengths ? "lengths" : "no lengths");

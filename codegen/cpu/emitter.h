@@ -280,10 +280,12 @@ inline constexpr int64_t kGeneratedPackedGemmMaxMacs = int64_t{1} << 40;
 /// Generated products run k in slices of this many (B's slice of a column block, 64 KiB of
 /// f32 on AVX-512, stays in cache while every row tile reads it).
 inline constexpr int64_t kGemmDepthSlice = 256;
-/// Rows of C per row block of a generated product with a packed transposed A: each block goes
-/// through all of a part's column blocks before the next (large LSTM forward+backward, whose
-/// 2048 x 3200 weight-gradient A is 26 MB packed: median 138 -> 129 ms, GRU 104 -> 100 ms;
-/// 64 rows timed the same, untransposed products no faster).
+/// Rows of C per row block of a generated product with a packed transposed A or a packed B:
+/// each block goes through all of a part's column blocks before the next (large LSTM
+/// forward+backward, whose 2048 x 3200 weight-gradient A is 26 MB packed: median 138 -> 129
+/// ms, GRU 104 -> 100 ms; 64 rows timed the same. The input gradient after the backward loop,
+/// 3200 x 2048 x 512 at large, streamed its 26 MB A once per column block without: large LSTM
+/// forward+backward 131 -> 124 ms).
 inline constexpr int64_t kGemmRowBlock = 256;
 /// Top-level products of fewer rows keep OpenBLAS (or unpacked generated code): packing B
 /// costs about as much as such a product.

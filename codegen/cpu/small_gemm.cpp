@@ -12,9 +12,10 @@
 // width (zero padded), so that a tile streams its B panel contiguously; a large top-level
 // product gets its B packed just before it (program_renderer.cpp). k runs in slices of
 // kGemmDepthSlice so that a slice of a panel stays in cache while every row tile reads it.
-// With a packed transposed A (a weight gradient's, as large as the activations), the rows go in
-// blocks of kGemmRowBlock, each block through every column block of the part, so that the
-// block of A comes from cache for all but the first instead of from memory for each.
+// With B or a transposed A packed (a weight gradient's A is as large as the activations; an
+// input gradient's after the backward loop is [T * B, 4H]), the rows go in blocks of
+// kGemmRowBlock, each block through every column block of the part, so that the block of A
+// comes from cache for all but the first instead of from memory for each.
 // A product that computes the sum after it (ModuleContext::ProductSum: a recurrent step's
 // gates plus bias and input projection) starts its accumulators from the other addends.
 #include <llvm/IR/Constants.h>
@@ -154,8 +155,9 @@ class GemmEmitter {
   }
 
   /// Rows per row block: kGemmRowBlock when A is a packed transposed A (its packed copy is
-  /// as large as the activations it was packed from), else all of them.
-  int64_t row_block_rows() const { return a_panels_ ? kGemmRowBlock : s_.m; }
+  /// as large as the activations it was packed from) or B is packed (a large top-level
+  /// product; a recurrent step's has fewer rows than a block), else all of them.
+  int64_t row_block_rows() const { return a_panels_ || panels_ ? kGemmRowBlock : s_.m; }
 
   /// Column blocks (whole ones) of one batch entry.
   int64_t full_blocks() const { return s_.n / (vectors_ * lanes_); }

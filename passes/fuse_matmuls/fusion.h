@@ -46,6 +46,11 @@ class Sweep {
   /// loop's invariants only: it is the same at every step of a loop, and concatenating such
   /// values is work that moves out of loops (or is small next to the products it feeds).
   bool weight_like(const ir::Value* value) const;
+  /// True when `value` (in a loop body) depends on a carried state and is read only as
+  /// per-step outputs of the loop: a product of such a value with a weight-like operand is
+  /// computed for all steps after the loop (hoist-scan-invariants), so it is never fused with
+  /// a product the loop itself needs. False at the top level.
+  bool output_only(const ir::Value* value) const;
 
   /// concat(parts, axis) (axis >= 0), reusing an equal concatenation already in the graph or
   /// built earlier in this sweep.
@@ -75,6 +80,7 @@ class Sweep {
   std::unordered_map<const ir::Value*, int64_t> uses_;
   std::unordered_set<const ir::Value*> carry_dependent_;
   std::unordered_set<const ir::Value*> weight_like_;
+  std::unordered_map<const ir::Value*, int64_t> per_step_outputs_;  ///< uses as such outputs
   std::map<std::pair<int64_t, std::vector<ir::Value*>>, ir::Value*> concats_;
   std::unordered_set<const ir::Node*> retired_;
   bool appended_ = false;

@@ -15,10 +15,11 @@ namespace rnnc::passes::fusion {
 namespace {
 
 /// Products fuse when they have the same operand on the same side (0: left, 1: right), the
-/// same flags, and lie on the same side of the loop (see Sweep::carry_dependent). The shared
-/// value is identified by its position when the sweep started (stable across runs, unlike
-/// its address).
-using GroupKey = std::tuple<int64_t, size_t, int, bool, bool, bool>;
+/// same flags, lie on the same side of the loop (see Sweep::carry_dependent), and either both
+/// or neither are read only as per-step outputs with a weight-like operand (computed after
+/// the loop; see Sweep::output_only). The shared value is identified by its position when the
+/// sweep started (stable across runs, unlike its address).
+using GroupKey = std::tuple<int64_t, size_t, int, bool, bool, bool, bool>;
 
 /// Products of one group in graph order.
 struct Group {
@@ -39,7 +40,9 @@ std::vector<Group> find_groups(const Sweep& sweep) {
                    side,
                    transpose_a(node),
                    transpose_b(node),
-                   sweep.carry_dependent(node.result())};
+                   sweep.carry_dependent(node.result()),
+                   sweep.output_only(node.result()) &&
+                       (sweep.weight_like(node.operand(0)) || sweep.weight_like(node.operand(1)))};
       auto [it, fresh] = index.emplace(key, groups.size());
       if (fresh) groups.push_back({side, {}});
       groups[it->second].products.push_back(&node);

@@ -64,6 +64,12 @@ Sweep::Sweep(ir::Graph& graph) : graph_(graph) {
   }
   for (const ir::GraphOutput& output : graph.outputs()) ++uses_[output.value];
   for (const ir::GraphUpdate& update : graph.updates()) ++uses_[update.new_value];
+  const ir::Node* loop = graph.parent();
+  if (loop && loop->kind() == ir::OpKind::Scan) {
+    const size_t num_carry = static_cast<size_t>(loop->attrs().get_int("num_carry"));
+    for (size_t i = num_carry; i < graph.outputs().size(); ++i)
+      ++per_step_outputs_[graph.outputs()[i].value];
+  }
 }
 
 int64_t Sweep::position(const ir::Node* node) const {
@@ -81,6 +87,11 @@ bool Sweep::carry_dependent(const ir::Value* value) const {
 }
 
 bool Sweep::weight_like(const ir::Value* value) const { return weight_like_.count(value) != 0; }
+
+bool Sweep::output_only(const ir::Value* value) const {
+  auto it = per_step_outputs_.find(value);
+  return carry_dependent(value) && it != per_step_outputs_.end() && it->second == uses(value);
+}
 
 ir::Value* Sweep::concat(const std::vector<ir::Value*>& parts, int64_t axis) {
   auto key = std::pair{axis, parts};
