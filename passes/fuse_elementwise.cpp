@@ -56,6 +56,28 @@ class Partition {
     }
   }
 
+  /// Joins groups of one shape that read a common value other than a constant (siblings: a
+  /// backward step's gate gradients all read dh), in graph order, whenever the union would not
+  /// create a cycle: one kernel then reads the value once, and the parts that a concat joins
+  /// come from one step.
+  void merge_siblings() {
+    // The nodes of groups of each shape reading each value, so far.
+    std::map<std::pair<const Value*, ir::Shape>, std::vector<size_t>> readers;
+    for (size_t i = 0; i < graph_.nodes().size(); ++i) {
+      if (group_[i] < 0) continue;
+      for (const Value* operand : graph_.nodes()[i]->operands()) {
+        const OpKind source = operand->producer()->kind();
+        if (source == OpKind::Constant || source == OpKind::Iota) continue;
+        std::vector<size_t>& earlier = readers[std::pair(operand, shape_of(group_[i]))];
+        for (size_t reader : earlier) {
+          const int64_t a = group_[reader], b = group_[i];
+          if (a != b && can_merge(a, b)) merge(a, b);
+        }
+        earlier.push_back(i);
+      }
+    }
+  }
+
   /// The groups worth a Fused node, each as its node indices in order, by first node.
   std::vector<std::vector<size_t>> fusible_groups() const {
     std::map<int64_t, std::vector<size_t>> ordered(members_.begin(), members_.end());
@@ -70,6 +92,11 @@ class Partition {
   }
 
  private:
+  /// The shape of every result of group `g`.
+  const ir::Shape& shape_of(int64_t g) const {
+    return graph_.nodes()[members_.at(g).front()]->result()->shape();
+  }
+
   /// The cluster of node i in the graph with every group contracted to one node.
   int64_t cluster(size_t i) const {
     return group_[i] >= 0 ? group_[i] : static_cast<int64_t>(group_.size() + i);
@@ -208,6 +235,7 @@ bool fuse_elementwise(Graph& graph, const PassContext& context) {
 
   Partition partition(graph);
   partition.build();
+  partition.merge_siblings();
   std::vector<std::vector<size_t>> groups = partition.fusible_groups();
   if (groups.empty()) return changed;
 

@@ -17,7 +17,10 @@ namespace rnnc::passes {
 /// graph in order, each candidate joins, one after another, the groups of its operands'
 /// producers that are candidates of its result shape, whenever the union would not create a
 /// cycle (no path leaves the union and comes back through nodes or groups outside it).
-/// So every group computes over one index space, the shape of all its results.
+/// So every group computes over one index space, the shape of all its results. Then groups of
+/// one shape that read a common value other than a constant (siblings: a backward step's gate
+/// gradients all read dh) join, in graph order, under the same rule: one kernel reads the
+/// value once, and the parts a concat joins come from one node.
 ///
 /// A group becomes a Fused node when it holds at least two nodes, one of them elementwise
 /// (a single op gains nothing from a body around it; a broadcast fused with its user is no

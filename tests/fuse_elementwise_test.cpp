@@ -116,6 +116,35 @@ TEST(FuseElementwise, NoCycleThroughAnUnfusedNode) {
   EXPECT_EQ(graph.nodes_of(OpKind::Fused).size(), 2u) << print_graph(graph);
 }
 
+TEST(FuseElementwise, SiblingsReadingOneValueJoin) {
+  // Two chains of one shape reading x (a backward step's gate gradients all read dh) become one
+  // node; a chain of another shape reading x, and one that a product of the first feeds
+  // (joining would make a cycle), stay apart.
+  Graph graph;
+  Value* x = graph.add_input("x", {DType::f64, {2, 3}});
+  Value* y = graph.add_input("y", {DType::f64, {2, 3}});
+  Value* w = graph.add_input("w", {DType::f64, {3, 3}});
+  Value* first = build::tanh(build::mul(x, y));
+  Value* second = build::sigmoid(build::add(x, y));
+  Value* wide = build::exp(build::neg(build::broadcast(x, {4, 2, 3})));
+  Value* after = build::sub(build::tanh(x), build::matmul(first, w));
+  graph.add_output("first", first);
+  graph.add_output("second", second);
+  graph.add_output("wide", wide);
+  graph.add_output("after", after);
+  Bindings inputs{
+      {"x", Tensor::from_doubles(DType::f64, {2, 3}, {1, -2, 3, 0.5, 0, -1})},
+      {"y", Tensor::from_doubles(DType::f64, {2, 3}, {0.5, 1, -1, 2, 0.25, 3})},
+      {"w", Tensor::from_doubles(DType::f64, {3, 3}, {1, 0.5, -1, 0, 2, 1, -0.5, 1, 0.25})}};
+  fuse_and_compare(graph, inputs, {}, "siblings: ");
+  std::vector<Node*> fused = graph.nodes_of(OpKind::Fused);
+  ASSERT_EQ(fused.size(), 3u) << print_graph(graph);
+  EXPECT_EQ(graph.output("first")->producer(), graph.output("second")->producer())
+      << print_graph(graph);
+  EXPECT_NE(graph.output("first")->producer(), graph.output("after")->producer());
+  EXPECT_NE(graph.output("first")->producer(), graph.output("wide")->producer());
+}
+
 TEST(FuseElementwise, LectureLstmGateMathInAtMostTwoNodes) {
   nn::Model model(DType::f64, 3);
   nn::RecurrentConfig config;
