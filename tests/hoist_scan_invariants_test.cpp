@@ -187,6 +187,16 @@ Problem recurrent_problem(const nn::RecurrentConfig& config, int64_t steps, bool
   return p;
 }
 
+/// A training problem of 4 steps (no lengths) as the default pipeline hands it to the pass:
+/// canonicalized, products fused.
+Problem fused_training_problem(const nn::RecurrentConfig& config) {
+  Problem p = recurrent_problem(config, 4, false, true);
+  passes::canonicalize(*p.graph, passes::PassContext{});
+  passes::fuse_matmuls(*p.graph, passes::PassContext{});
+  ir::verify(*p.graph);
+  return p;
+}
+
 class HoistRecurrent : public testing::TestWithParam<ModelCase> {};
 
 TEST_P(HoistRecurrent, ForwardBodiesKeepOnlyRecurrentProducts) {
@@ -257,10 +267,7 @@ int sliced_product_accumulations(const Node& scan) {
 // one product dgates^T [h_t, x_t]; they must still leave the loop (else the body stacks a
 // [T, 4H, H] product per weight).
 TEST_P(HoistRecurrent, WeightGradientsLeaveTheLoopAfterMatmulFusion) {
-  Problem p = recurrent_problem(GetParam().config, 4, false, true);
-  passes::canonicalize(*p.graph, passes::PassContext{});
-  passes::fuse_matmuls(*p.graph, passes::PassContext{});
-  ir::verify(*p.graph);
+  Problem p = fused_training_problem(GetParam().config);
   int sliced = 0;
   for (Node* scan : p.graph->nodes_of(OpKind::Scan)) sliced += sliced_product_accumulations(*scan);
   if (GetParam().config.cell == CellKind::Lstm) {
@@ -304,10 +311,7 @@ int output_only_products(const Node& scan) {
 // product over all steps after the loop (a recurrent step then computes only dh_t), also after
 // fuse-matmuls, which keeps it apart from the product the loop needs.
 TEST_P(HoistRecurrent, InputGradientsLeaveTheBackwardLoop) {
-  Problem p = recurrent_problem(GetParam().config, 4, false, true);
-  passes::canonicalize(*p.graph, passes::PassContext{});
-  passes::fuse_matmuls(*p.graph, passes::PassContext{});
-  ir::verify(*p.graph);
+  Problem p = fused_training_problem(GetParam().config);
   int before = 0;
   for (Node* scan : p.graph->nodes_of(OpKind::Scan)) before += output_only_products(*scan);
   EXPECT_GT(before, 0) << "nothing to move";

@@ -758,13 +758,8 @@ class ProgramEmitter {
   /// loop packs before it runs (pack_loop_invariants): rank 2, taken by the generated
   /// products, B not the loop's to change.
   bool packs_loop_invariant(const ir::Step& step, const std::vector<Extent>& written) const {
-    if (step.kind != StepKind::matmul || step.node == nullptr) return false;
-    const ir::Node& node = *step.node;
-    const BufferId id = step.operands.at(1);
-    if (node.result()->type().rank() != 2 || program_.buffers.at(id).type.rank() != 2 ||
-        step.operands.at(0) == id || !generated_gemm_fits(node, true))
-      return false;
-    const Extent e = extent(id);
+    if (!takes_packed_b(step)) return false;
+    const Extent e = extent(step.operands.at(1));
     if (e.loop_dependent) return false;
     for (const Extent& w : written)
       if (overlap(e, w)) return false;
@@ -816,14 +811,20 @@ class ProgramEmitter {
   /// generated code reading B in place, or B transposed): its B is packed just before it, and
   /// the generated product then runs on the thread pool without OpenBLAS's threads.
   bool packs_at_top_level(const ir::Step& step) const {
+    if (!takes_packed_b(step)) return false;
+    const ir::Node& node = *step.node;
+    return !generated_gemm_fits(node, false) &&
+           node.result()->shape().at(0) >= kTopLevelPackMinRows;
+  }
+
+  /// Whether matmul step `step` is a rank-2 product that the generated products take with its
+  /// B (rank 2, not also its A) packed in panels.
+  bool takes_packed_b(const ir::Step& step) const {
     if (step.kind != StepKind::matmul || step.node == nullptr) return false;
     const ir::Node& node = *step.node;
     const BufferId id = step.operands.at(1);
-    if (node.result()->type().rank() != 2 || program_.buffers.at(id).type.rank() != 2 ||
-        step.operands.at(0) == id || !generated_gemm_fits(node, true))
-      return false;
-    return !generated_gemm_fits(node, false) &&
-           node.result()->shape().at(0) >= kTopLevelPackMinRows;
+    return node.result()->type().rank() == 2 && program_.buffers.at(id).type.rank() == 2 &&
+           step.operands.at(0) != id && generated_gemm_fits(node, true);
   }
 
   /// One scratch region, as large as the largest, for the panels of every top-level product
