@@ -27,11 +27,11 @@ namespace rnnc::passes {
 /// fusing would prevent. Likewise a carry-dependent product with a weight-like operand that
 /// the body reads only as per-step outputs (a backward step's input gradient) never fuses with
 /// one the loop needs: hoist-scan-invariants computes it for all steps after the loop.
-/// Concatenations of invariant weights are built in the body, for hoist-scan-invariants to move
-/// out. Sums are fused before shared operands, so a cell built outside a loop ends with one
-/// product. Existing concatenations with the same operands are reused. Concatenated operands follow
-/// the graph order of the products (the order of the terms in a sum), so the result is
-/// deterministic.
+/// Concatenations of invariant weights are built in the body, for hoist-scan-invariants to
+/// move out. Sums are fused before shared operands, so a cell built outside a loop ends with
+/// one product. Existing concatenations with the same operands are reused. Concatenated
+/// operands follow the graph order of the products (the order of the terms in a sum), so the
+/// result is deterministic.
 ///
 /// Numbers: shared-operand fusion computes every element exactly as before; fusing a sum
 /// changes only the order of the additions along K. Body inputs and outputs, graph inputs,

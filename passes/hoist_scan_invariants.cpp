@@ -181,13 +181,10 @@ class ScanRewriter {
       if (node->kind() != OpKind::MatMul || dependence_.at(v) != Dependence::kVarying ||
           uses_.at(v) != output_uses.at(v))
         continue;
-      std::vector<bool> per_step;
-      int invariant = 0;
-      for (const Value* operand : node->operands()) {
-        per_step.push_back(dependence_.at(operand) != Dependence::kInvariant);
-        invariant += per_step.back() ? 0 : 1;
-      }
-      if (invariant == 1 && hoist::can_batch(*node, per_step)) sunk_[i] = {};
+      const std::vector<bool> per_step = varying_operands(*node);
+      if (std::count(per_step.begin(), per_step.end(), false) == 1 &&
+          hoist::can_batch(*node, per_step))
+        sunk_[i] = {};
     }
   }
 
@@ -195,10 +192,18 @@ class ScanRewriter {
   void plan_sunk_outputs() {
     for (auto& [i, sources] : sunk_) {
       const Node* node = body_.outputs()[i].value->producer();
-      for (Value* operand : node->operands())
-        if (dependence_.at(operand) != Dependence::kInvariant)
-          sources.push_back(stack_source(operand));
+      const std::vector<bool> per_step = varying_operands(*node);
+      for (size_t o = 0; o < per_step.size(); ++o)
+        if (per_step[o]) sources.push_back(stack_source(node->operand(o)));
     }
+  }
+
+  /// Which operands of body node `node` vary from step to step (are not invariant).
+  std::vector<bool> varying_operands(const Node& node) const {
+    std::vector<bool> varying;
+    for (const Value* operand : node.operands())
+      varying.push_back(dependence_.at(operand) != Dependence::kInvariant);
+    return varying;
   }
 
   /// Whether `v` is a product that becomes one matmul over all steps.
@@ -416,14 +421,12 @@ class ScanRewriter {
 
 Value* ScanRewriter::sunk_output(size_t i, const Node* scan, size_t first_added_result) {
   const Node* node = body_.outputs()[i].value->producer();
+  const std::vector<bool> per_step = varying_operands(*node);
   std::vector<Value*> operands;
-  std::vector<bool> per_step;
   size_t next = 0;
-  for (Value* operand : node->operands()) {
-    per_step.push_back(dependence_.at(operand) != Dependence::kInvariant);
-    operands.push_back(per_step.back() ? stack(sunk_.at(i).at(next++), scan, first_added_result)
-                                       : outer_invariant(operand));
-  }
+  for (size_t o = 0; o < per_step.size(); ++o)
+    operands.push_back(per_step[o] ? stack(sunk_.at(i).at(next++), scan, first_added_result)
+                                   : outer_invariant(node->operand(o)));
   return hoist::build_batched(graph_, *node, operands, per_step, steps_);
 }
 

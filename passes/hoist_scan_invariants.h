@@ -29,8 +29,7 @@ namespace rnnc::passes {
 ///
 /// A scan that keeps all its carries and outputs is rebuilt in place (pointers to its results
 /// stay valid); one that loses accumulator carries or outputs is replaced, its uses
-/// redirected. Returns true
-/// when a scan changed.
+/// redirected. Returns true when a scan changed.
 bool hoist_scan_invariants(ir::Graph& graph, const PassContext& context);
 
 }  // namespace rnnc::passes

@@ -2,7 +2,9 @@
 // the generated products stream (small_gemm.cpp): for each block of `width` columns, K rows
 // of `width` elements, the last block zero padded.
 //
-// An untransposed source is copied 16 rows at a time, one panel row at a time. A transposed
+// An untransposed source is copied 16 rows at a time, one panel row at a time; it may come as
+// column runs in buffers of their own (a concat's parts, each but the last whole panels). A
+// transposed
 // one (the source holds B^T, a recurrent weight W used as h W^T) is read lanes x lanes at a
 // time: `lanes` vector loads of source rows, a transpose in registers (log2(lanes) rounds of
 // shuffles, each swapping one bit of the row index with the same bit of the column index),

@@ -310,20 +310,28 @@ class ProgramEmitter {
     return {view->second.buffer, view->second.offset};
   }
 
+  /// Buffer `id` and the views of all of it (a reshape), or nothing when a view of `id` takes
+  /// only part of it.
+  std::optional<std::set<BufferId>> whole_views(BufferId id) const {
+    std::set<BufferId> ids{id};
+    const ir::Buffer& buffer = program_.buffers.at(id);
+    for (BufferId v = 0; v < static_cast<BufferId>(program_.buffers.size()); ++v) {
+      const ir::Buffer& view = program_.buffers.at(v);
+      if (view.placement != Placement::view || view.base != id) continue;
+      if (view.offset != 0 || view.bytes != buffer.bytes || view.step_stride != 0)
+        return std::nullopt;
+      ids.insert(v);
+    }
+    return ids;
+  }
+
   /// The buffer the steps read product result `c` as: `c`, or its one reader a view of all of it
   /// (a reshape of a top-level product's rows back into steps).
   BufferId read_as(BufferId c) const {
     if (reader_count(c) > 0) return c;
-    const ir::Buffer& product = program_.buffers.at(c);
-    BufferId found = c;
-    for (BufferId id = 0; id < static_cast<BufferId>(program_.buffers.size()); ++id) {
-      const ir::Buffer& view = program_.buffers.at(id);
-      if (view.placement != Placement::view || view.base != c) continue;
-      if (found != c || view.offset != 0 || view.bytes != product.bytes || view.step_stride != 0)
-        return c;
-      found = id;
-    }
-    return found;
+    const std::optional<std::set<BufferId>> ids = whole_views(c);
+    if (!ids || ids->size() != 2) return c;
+    return *ids->begin() == c ? *ids->rbegin() : *ids->begin();
   }
 
   /// What sum `steps[at]` adds to `part` (a product's result or a slice of it, computed by
@@ -481,21 +489,6 @@ class ProgramEmitter {
       elided_.insert(elided.begin(), elided.end());
       for (BufferId id : unviewed) module_.slice_views().erase(id);
     }
-  }
-
-  /// Buffer `id` and the views of all of it (a reshape), or nothing when a view of `id` takes
-  /// only part of it.
-  std::optional<std::set<BufferId>> whole_views(BufferId id) const {
-    std::set<BufferId> ids{id};
-    const ir::Buffer& buffer = program_.buffers.at(id);
-    for (BufferId v = 0; v < static_cast<BufferId>(program_.buffers.size()); ++v) {
-      const ir::Buffer& view = program_.buffers.at(v);
-      if (view.placement != Placement::view || view.base != id) continue;
-      if (view.offset != 0 || view.bytes != buffer.bytes || view.step_stride != 0)
-        return std::nullopt;
-      ids.insert(v);
-    }
-    return ids;
   }
 
   /// A concat along the last axis that only products packing it as B read (a backward step's
