@@ -33,10 +33,10 @@ llvm::FunctionCallee gemm(ModuleContext& module, DType dtype) {
                                              type);
 }
 
-/// acc op value for reduction `kind` (max keeps a NaN from either side, like the
-/// interpreter). `reassociable`: a floating-point sum may be reordered (vectorized).
-llvm::Value* combine(llvm::IRBuilder<>& b, OpKind kind, DType dtype, llvm::Value* acc,
-                     llvm::Value* value, bool reassociable) {
+}  // namespace
+
+llvm::Value* combine_reduction(llvm::IRBuilder<>& b, OpKind kind, DType dtype, llvm::Value* acc,
+                               llvm::Value* value, bool reassociable) {
   bool is_int = dtype == DType::i32;
   if (kind == OpKind::ReduceMax) {
     if (is_int) return b.CreateBinaryIntrinsic(llvm::Intrinsic::smax, acc, value);
@@ -52,8 +52,6 @@ llvm::Value* combine(llvm::IRBuilder<>& b, OpKind kind, DType dtype, llvm::Value
   }
   return sum;
 }
-
-}  // namespace
 
 void emit_matmul(KernelEmitter& kernel) {
   const ir::Step& step = kernel.step();
@@ -133,11 +131,14 @@ void emit_reduce(KernelEmitter& kernel) {
   const DType dtype = out.dtype;
   llvm::IRBuilder<>& b = kernel.builder();
   llvm::Type* type = kernel.module().element_type(dtype);
-  llvm::Value* source = kernel.pointer(step.operands.at(0));
   llvm::Value* result = kernel.pointer(step.results.at(0));
-
-  std::vector<bool> reduced(in.shape.size(), false);
-  for (int64_t axis : node.attrs().get_ints("axes")) reduced[axis] = true;
+  const int64_t count = out.num_elements() == 0 ? 0 : in.num_elements() / out.num_elements();
+  // A mean of no elements is NaN, like the interpreter's (an i32 one stays 0).
+  auto mean = [&](llvm::Value* sum) {
+    if (dtype != DType::i32)
+      return b.CreateFDiv(sum, llvm::ConstantFP::get(type, static_cast<double>(count)));
+    return count == 0 ? sum : b.CreateSDiv(sum, b.getInt32(static_cast<int32_t>(count)));
+  };
   llvm::Value* identity = nullptr;
   if (kind != OpKind::ReduceMax)
     identity = llvm::Constant::getNullValue(type);
@@ -145,8 +146,18 @@ void emit_reduce(KernelEmitter& kernel) {
     identity = b.getInt32(std::numeric_limits<int32_t>::min());
   else
     identity = llvm::ConstantFP::getInfinity(type, /*Negative=*/true);
+  auto producer = kernel.module().reduced_expressions().find(&step);
+  if (producer != kernel.module().reduced_expressions().end()) {
+    // One result element, stored after every operand element is read (it may overlap them).
+    llvm::Value* value = emit_reduced_expression(kernel, *producer->second, kind, identity);
+    if (kind == OpKind::ReduceMean) value = mean(value);
+    b.CreateStore(value, result);
+    return;
+  }
+  llvm::Value* source = kernel.pointer(step.operands.at(0));
+  std::vector<bool> reduced(in.shape.size(), false);
+  for (int64_t axis : node.attrs().get_ints("axes")) reduced[axis] = true;
   kernel.fill(result, dtype, out.num_elements(), identity);
-  if (in.num_elements() == 0) return;
 
   // Dimensions [0, split) are looped over; [split, rank) are all reduced and contiguous.
   size_t split = in.shape.size();
@@ -171,23 +182,19 @@ void emit_reduce(KernelEmitter& kernel) {
         kernel.for_range(inner, [&](llvm::Value* j) {
           llvm::Value* value =
               b.CreateLoad(type, kernel.element_address(source, dtype, b.CreateAdd(in_offset, j)));
-          b.CreateStore(combine(b, kind, dtype, b.CreateLoad(type, accumulator), value, true),
-                        accumulator);
+          b.CreateStore(
+              combine_reduction(b, kind, dtype, b.CreateLoad(type, accumulator), value, true),
+              accumulator);
         });
         llvm::Value* slot = kernel.element_address(result, dtype, out_offset);
-        b.CreateStore(combine(b, kind, dtype, b.CreateLoad(type, slot),
-                              b.CreateLoad(type, accumulator), false),
+        b.CreateStore(combine_reduction(b, kind, dtype, b.CreateLoad(type, slot),
+                                        b.CreateLoad(type, accumulator), false),
                       slot);
       });
   if (kind != OpKind::ReduceMean || out.num_elements() == 0) return;
-  int64_t count = in.num_elements() / out.num_elements();
   kernel.for_range(out.num_elements(), [&](llvm::Value* i) {
     llvm::Value* slot = kernel.element_address(result, dtype, i);
-    llvm::Value* sum = b.CreateLoad(type, slot);
-    b.CreateStore(dtype == DType::i32
-                      ? b.CreateSDiv(sum, b.getInt32(static_cast<int32_t>(count)))
-                      : b.CreateFDiv(sum, llvm::ConstantFP::get(type, static_cast<double>(count))),
-                  slot);
+    b.CreateStore(mean(b.CreateLoad(type, slot)), slot);
   });
 }
 

@@ -6,6 +6,7 @@
 #include <llvm/IR/Constants.h>
 
 #include <cassert>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -36,12 +37,16 @@ struct Leaf {
 
 class ExpressionEmitter {
  public:
-  explicit ExpressionEmitter(KernelEmitter& kernel) : kernel_(kernel), b_(kernel.builder()) {}
+  /// Emits, in `kernel`, elementwise step `step` (the kernel's own, or the producer of a
+  /// reduction that evaluates it on the fly).
+  ExpressionEmitter(KernelEmitter& kernel, const ir::Step& step)
+      : kernel_(kernel), step_(step), b_(kernel.builder()) {}
 
   /// Binds the step's operands and results and finds the loaded leaves and the merged
-  /// dimensions (no code yet).
-  void analyze() {
-    const ir::Step& step = kernel_.step();
+  /// dimensions (no code yet). `reduced`: the one result is reduced, not stored (its layout
+  /// does not constrain the merged dimensions).
+  void analyze(bool reduced = false) {
+    const ir::Step& step = step_;
     const ir::Node& node = *step.node;
     if (node.kind() == OpKind::Fused) {
       std::vector<ir::Node*> inputs = node.body().nodes_of(OpKind::Input);
@@ -56,9 +61,11 @@ class ExpressionEmitter {
       outputs_.emplace_back(node.result(), step.results.at(0));
     }
     space_ = node.result()->shape();
-    IndexMap identity(space_.size());
-    for (size_t d = 0; d < space_.size(); ++d) identity[d] = static_cast<int>(d);
-    for (const auto& [value, buffer] : outputs_) collect(value, identity);
+    for (const auto& [value, buffer] : outputs_) collect(value, identity_map());
+    if (reduced) {
+      assert(outputs_.size() == 1);
+      return merge_dimensions();
+    }
     // Each output row-major in its buffer, or else in each concat's result that takes it.
     const auto& views = kernel_.module().concat_views();
     for (size_t i = 0; i < outputs_.size(); ++i) {
@@ -96,7 +103,7 @@ class ExpressionEmitter {
 
   /// The number of elements times the number of ops computed per element.
   int64_t work() const {
-    const ir::Node& node = *kernel_.step().node;
+    const ir::Node& node = *step_.node;
     int64_t ops = op_cost(node.kind());
     if (node.kind() == OpKind::Fused) {
       ops = 1;
@@ -109,10 +116,8 @@ class ExpressionEmitter {
   /// of the outermost merged dimension (in multiples of kGrain elements when it is the only
   /// one, so that the vectorized loop keeps whole vectors).
   void emit(llvm::Value* part = nullptr, llvm::Value* parts = nullptr) {
-    IndexMap identity(space_.size());
-    for (size_t d = 0; d < space_.size(); ++d) identity[d] = static_cast<int>(d);
-    auto element = [&](const std::vector<llvm::Value*>& indices) {
-      indices_ = indices;
+    IndexMap identity = identity_map();
+    for_each_element(part, parts, [&] {
       // Every result is computed before any is stored: a result may overwrite an operand in
       // place (program.h), which the other results may still read.
       std::vector<llvm::Value*> results;
@@ -126,15 +131,57 @@ class ExpressionEmitter {
                           : kernel_.pointer(outputs_[store.output].second);
         b_.CreateStore(results[store.output], address(leaf));
       }
+    });
+  }
+
+  /// After analyze(true): the loop nest combining the one result's elements (of part `part`
+  /// of `parts`, as in emit) by reduction `kind` into a value starting at `identity`; returns
+  /// that value, after the loop.
+  llvm::Value* emit_reduction(OpKind kind, llvm::Value* identity, llvm::Value* part,
+                              llvm::Value* parts) {
+    const DType dtype = outputs_.at(0).first->dtype();
+    llvm::Value* accumulator = kernel_.entry_alloca(kernel_.module().element_type(dtype));
+    b_.CreateStore(identity, accumulator);
+    IndexMap identity_index = identity_map();
+    for_each_element(part, parts, [&] {
+      llvm::Value* value = evaluate(outputs_[0].first, identity_index);
+      b_.CreateStore(combine_reduction(b_, kind, dtype,
+                                       b_.CreateLoad(value->getType(), accumulator), value, true),
+                     accumulator);
+    });
+    return b_.CreateLoad(kernel_.module().element_type(dtype), accumulator);
+  }
+
+  /// Elements of a lone merged dimension per slice boundary.
+  static constexpr int64_t kGrain = 64;
+
+ private:
+  /// The index map of the index space itself.
+  IndexMap identity_map() const {
+    IndexMap identity(space_.size());
+    for (size_t d = 0; d < space_.size(); ++d) identity[d] = static_cast<int>(d);
+    return identity;
+  }
+
+  /// Emits `element()` inside the loop nest over the merged dimensions (indices_ set), or
+  /// over part `part` of `parts` of them (see emit; a lone element is part 0's).
+  void for_each_element(llvm::Value* part, llvm::Value* parts,
+                        const std::function<void()>& element) {
+    auto at = [&](const std::vector<llvm::Value*>& indices) {
+      indices_ = indices;
+      element();
     };
-    if (!part || merged_sizes_.empty()) return kernel_.for_shape(merged_sizes_, element);
+    if (!part) return kernel_.for_shape(merged_sizes_, at);
+    if (merged_sizes_.empty())  // a single element: part 0's
+      return kernel_.if_then(b_.CreateICmpEQ(part, kernel_.index(0)), [&] { at({}); });
     const int64_t outer = merged_sizes_[0];
     const int64_t grain = merged_sizes_.size() == 1 ? kGrain : 1;
     const int64_t blocks = (outer + grain - 1) / grain;
     auto bound = [&](llvm::Value* index) {
       llvm::Value* block = b_.CreateSDiv(b_.CreateMul(index, kernel_.index(blocks)), parts);
-      llvm::Value* at = b_.CreateMul(block, kernel_.index(grain));
-      return b_.CreateSelect(b_.CreateICmpSLT(at, kernel_.index(outer)), at, kernel_.index(outer));
+      llvm::Value* first = b_.CreateMul(block, kernel_.index(grain));
+      return b_.CreateSelect(b_.CreateICmpSLT(first, kernel_.index(outer)), first,
+                             kernel_.index(outer));
     };
     llvm::Value* begin = bound(part);
     llvm::Value* end = bound(b_.CreateAdd(part, kernel_.index(1)));
@@ -143,15 +190,11 @@ class ExpressionEmitter {
       kernel_.for_shape(inner, [&](const std::vector<llvm::Value*>& rest) {
         std::vector<llvm::Value*> indices = {i};
         indices.insert(indices.end(), rest.begin(), rest.end());
-        element(indices);
+        at(indices);
       });
     });
   }
 
-  /// Elements of a lone merged dimension per slice boundary.
-  static constexpr int64_t kGrain = 64;
-
- private:
   /// The index map of operand `i` of `node` when its result has map `map`.
   static IndexMap operand_map(const ir::Node& node, size_t i, const IndexMap& map) {
     if (node.kind() != OpKind::Broadcast) return map;
@@ -310,6 +353,7 @@ class ExpressionEmitter {
   }
 
   KernelEmitter& kernel_;
+  const ir::Step& step_;
   llvm::IRBuilder<>& b_;
   std::map<const ir::Value*, ir::BufferId> bound_;
   std::vector<std::pair<const ir::Value*, ir::BufferId>> outputs_;
@@ -332,7 +376,7 @@ class ExpressionEmitter {
 }  // namespace
 
 void emit_elementwise(KernelEmitter& kernel) {
-  ExpressionEmitter expression(kernel);
+  ExpressionEmitter expression(kernel, kernel.step());
   expression.analyze();
   if (kernel.module().parallel_symbol().empty() ||
       expression.work() < kParallelElementwiseMinWork) {
@@ -340,10 +384,55 @@ void emit_elementwise(KernelEmitter& kernel) {
     return;
   }
   emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
-    ExpressionEmitter slice(part);
+    ExpressionEmitter slice(part, part.step());
     slice.analyze();
     slice.emit(index, parts);
   });
+}
+
+llvm::Value* emit_reduced_expression(KernelEmitter& kernel, const ir::Step& producer, OpKind kind,
+                                     llvm::Value* identity) {
+  llvm::IRBuilder<>& b = kernel.builder();
+  llvm::Type* type = identity->getType();
+  auto* partials_type = llvm::ArrayType::get(type, kReductionChunks);
+  llvm::Value* partials = kernel.entry_alloca(partials_type);
+  // Chunks [first, end) of the index space, each into its partial.
+  auto emit_chunks = [&](KernelEmitter& emitter, llvm::Value* array, llvm::Value* first,
+                         llvm::Value* end) {
+    emitter.for_between(first, end, [&](llvm::Value* chunk) {
+      ExpressionEmitter expression(emitter, producer);
+      expression.analyze(true);
+      llvm::Value* partial =
+          expression.emit_reduction(kind, identity, chunk, emitter.index(kReductionChunks));
+      emitter.builder().CreateStore(
+          partial, emitter.builder().CreateGEP(partials_type, array, {emitter.index(0), chunk}));
+    });
+  };
+  ExpressionEmitter probe(kernel, producer);
+  probe.analyze(true);
+  if (kernel.module().parallel_symbol().empty() || probe.work() < kParallelElementwiseMinWork) {
+    emit_chunks(kernel, partials, kernel.index(0), kernel.index(kReductionChunks));
+  } else {
+    emit_parallel_parts(kernel, {partials},
+                        [&](KernelEmitter& part, const std::vector<llvm::Value*>& shared,
+                            llvm::Value* index, llvm::Value* parts) {
+                          llvm::IRBuilder<>& pb = part.builder();
+                          auto chunk_at = [&](llvm::Value* i) {
+                            return pb.CreateSDiv(pb.CreateMul(i, part.index(kReductionChunks)),
+                                                 parts);
+                          };
+                          emit_chunks(part, shared.at(0), chunk_at(index),
+                                      chunk_at(pb.CreateAdd(index, part.index(1))));
+                        });
+  }
+  const DType dtype = producer.node->result()->dtype();
+  llvm::Value* total = identity;
+  for (int64_t chunk = 0; chunk < kReductionChunks; ++chunk) {
+    llvm::Value* partial =
+        b.CreateLoad(type, b.CreateConstGEP2_64(partials_type, partials, 0, chunk));
+    total = combine_reduction(b, kind, dtype, total, partial, false);
+  }
+  return total;
 }
 
 }  // namespace rnnc::cpu

@@ -117,6 +117,12 @@ class ModuleContext {
   /// step writes them in place in each concat's result. By result buffer.
   std::map<ir::BufferId, std::vector<StridedView>>& concat_views() { return concat_views_; }
 
+  /// Reductions of every element whose operand only they read, computed by an earlier
+  /// elementwise step of one result: the reduction evaluates that step's expression on the
+  /// fly (emit_reduced_expression), and the step is not emitted. By reduce step, the
+  /// elementwise step.
+  std::map<const ir::Step*, const ir::Step*>& reduced_expressions() { return reduced_expressions_; }
+
   /// Reserves `bytes` of scratch memory, which the entry function finds after the program's
   /// arena (at Program::arena_bytes rounded up to Program::kAlignment); returns its offset
   /// from the scratch start (aligned to Program::kAlignment).
@@ -137,6 +143,7 @@ class ModuleContext {
   std::map<const ir::Step*, std::vector<ProductSlice>> product_slices_;
   std::map<ir::BufferId, StridedView> slice_views_;
   std::map<ir::BufferId, std::vector<StridedView>> concat_views_;
+  std::map<const ir::Step*, const ir::Step*> reduced_expressions_;
   std::string parallel_symbol_;
   int64_t scratch_bytes_ = 0;
 };
@@ -268,6 +275,12 @@ ParallelRegion emit_parallel_call(FunctionEmitter& caller, const std::string& na
 void emit_parallel_parts(
     KernelEmitter& kernel,
     const std::function<void(KernelEmitter& part, llvm::Value* index, llvm::Value* parts)>& body);
+/// emit_parallel_parts, also handing the parts `shared` (pointers of the kernel: an array the
+/// parts write), which `body` receives as loaded in the part function.
+void emit_parallel_parts(
+    KernelEmitter& kernel, const std::vector<llvm::Value*>& shared,
+    const std::function<void(KernelEmitter& part, const std::vector<llvm::Value*>& shared,
+                             llvm::Value* index, llvm::Value* parts)>& body);
 
 /// Products with at most this many multiply-adds (M * N * K) run as generated code.
 inline constexpr int64_t kGeneratedGemmMaxMacs = int64_t{1} << 24;
@@ -340,6 +353,22 @@ int64_t generated_gemm_a_panel_rows(ir::DType dtype);
 /// The columns of one panel of a packed B operand of `dtype`: the column block of a
 /// generated product's register tile.
 int64_t generated_gemm_panel_columns(const ModuleContext& module, ir::DType dtype);
+
+/// acc op value for reduction `kind` (ReduceSum, ReduceMean: a sum; ReduceMax: a max that keeps
+/// a NaN from either side, like the interpreter) of `dtype`. `reassociable`: a floating-point
+/// sum may be reordered (vectorized).
+llvm::Value* combine_reduction(llvm::IRBuilder<>& builder, ir::OpKind kind, ir::DType dtype,
+                               llvm::Value* acc, llvm::Value* value, bool reassociable);
+/// Fixed slices of the index space a reduction of an elementwise expression sums separately
+/// and then in order, whatever the number of parallel parts (so the result does not depend
+/// on RNNC_THREADS); the thread pool's most parts.
+inline constexpr int64_t kReductionChunks = 4;
+/// The reduction `kind` (see combine_reduction), from `identity`, of every element of
+/// elementwise step `producer`'s one result, computed on the fly in `kernel` (whose arguments
+/// hold the producer's operands): in kReductionChunks chunks, across the thread pool when
+/// large. Returns the reduced value (a ReduceMean's sum, not yet divided).
+llvm::Value* emit_reduced_expression(KernelEmitter& kernel, const ir::Step& producer,
+                                     ir::OpKind kind, llvm::Value* identity);
 
 /// Scalar (or vector-lane) arithmetic of one elementwise op (math.cpp / scalar_ops.cpp).
 /// `operands` are the op's operand values, of `operand_types`; the result has `result_type`.

@@ -36,15 +36,27 @@ llvm::Value* ParallelRegion::load_pointer(FunctionEmitter& part, unsigned slot) 
 void emit_parallel_parts(
     KernelEmitter& kernel,
     const std::function<void(KernelEmitter& part, llvm::Value* index, llvm::Value* parts)>& body) {
+  emit_parallel_parts(kernel, {},
+                      [&](KernelEmitter& part, const std::vector<llvm::Value*>&, llvm::Value* index,
+                          llvm::Value* parts) { body(part, index, parts); });
+}
+
+void emit_parallel_parts(
+    KernelEmitter& kernel, const std::vector<llvm::Value*>& shared,
+    const std::function<void(KernelEmitter& part, const std::vector<llvm::Value*>& shared,
+                             llvm::Value* index, llvm::Value* parts)>& body) {
   std::vector<llvm::Value*> pointers;
   for (const auto& [id, value] : kernel.arguments()) pointers.push_back(value);
+  pointers.insert(pointers.end(), shared.begin(), shared.end());
   ParallelRegion region =
       emit_parallel_call(kernel, kernel.function()->getName().str() + ".part", pointers);
   KernelEmitter part(kernel.module(), region.function, kernel.step(), {});
   unsigned slot = 0;
   for (const auto& [id, value] : kernel.arguments())
     part.set_argument(id, region.load_pointer(part, slot++));
-  body(part, region.index(), region.parts());
+  std::vector<llvm::Value*> loaded;
+  for (size_t i = 0; i < shared.size(); ++i) loaded.push_back(region.load_pointer(part, slot++));
+  body(part, loaded, region.index(), region.parts());
   part.finish();
 }
 

@@ -557,12 +557,44 @@ class ProgramEmitter {
     }
   }
 
+  /// An elementwise step of one result that only a reduction to one element reads (a weight
+  /// gradient squared for the clipping norm, a squared error before its mean) is not emitted:
+  /// the reduction evaluates its expression on the fly (ModuleContext::reduced_expressions),
+  /// which saves writing and reading the result. The steps between must not write what the
+  /// elementwise step reads.
+  void fold_reduced_expressions(const std::vector<ir::Step>& steps) {
+    for (size_t i = 0; i + 1 < steps.size(); ++i) {
+      const ir::Step& producer = steps[i];
+      if (producer.kind != StepKind::elementwise || producer.results.size() != 1 ||
+          elided_.count(&producer))
+        continue;
+      const BufferId c = producer.results[0];
+      const BufferId read = read_as(c);
+      if (program_.buffers.at(c).placement != Placement::arena || module_.concat_views().count(c) ||
+          reader_count(read) != 1)
+        continue;
+      const size_t j = first_reader(steps, i, read);
+      if (j == steps.size() || steps[j].kind != StepKind::reduce || elided_.count(&steps[j]) ||
+          program_.buffers.at(steps[j].results.at(0)).type.num_elements() != 1)
+        continue;
+      std::vector<Extent> reads, writes;
+      touched_between(steps, i, j, reads, writes);
+      bool fits = true;
+      for (BufferId id : producer.operands)
+        for (const Extent& write : writes) fits = fits && !overlap(write, extent(read_buffer(id)));
+      if (!fits) continue;
+      module_.reduced_expressions()[&steps[j]] = &producer;
+      elided_.insert(&producer);
+    }
+  }
+
   void emit_steps(const std::vector<ir::Step>& steps) {
     elide_slices(steps);
     elide_concats(steps);
     fold_product_sums(steps);
     write_product_slices(steps);
     pack_concat_parts(steps);
+    fold_reduced_expressions(steps);
     for (const ir::Step& step : steps) {
       if (elided_.count(&step)) continue;
       switch (step.kind) {
@@ -618,6 +650,8 @@ class ProgramEmitter {
       for (const ModuleContext::RowAddend& addend : sum->second.row_addends)
         operands.push_back(addend.buffer);
     }
+    auto reduced = module_.reduced_expressions().find(&step);
+    if (reduced != module_.reduced_expressions().end()) operands = reduced->second->operands;
     auto sliced = module_.product_slices().find(&step);
     if (sliced != module_.product_slices().end()) {  // the slices of the result: their buffers
       results.clear();

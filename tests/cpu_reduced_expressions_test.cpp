@@ -1,0 +1,122 @@
+// Reductions to one element whose operand only they read, computed by an elementwise step (a
+// weight gradient squared for the clipping norm, a squared error before its mean): the CPU
+// backend evaluates the elementwise expression inside the reduction (in fixed chunks, across
+// the thread pool when large) and does not run the elementwise step. Every case against the
+// interpreter in f64.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <sstream>
+#include <string>
+
+#include "codegen/backend.h"
+#include "codegen/interp/interpreter.h"
+#include "ir/builder.h"
+#include "runtime/initializers.h"
+#include "tests/support/backend_cases.h"
+
+#ifdef RNNC_HAVE_CPU
+#include "codegen/cpu/cpu_backend.h"
+
+namespace rnnc {
+namespace {
+
+using namespace ir;
+
+/// How many calls of kernels whose name contains `kind` ("_elementwise_", "_reduce_") the
+/// entry function of LLVM IR `ir` makes.
+int kernel_calls(const std::string& ir, const std::string& kind) {
+  int calls = 0;
+  std::istringstream lines(ir);
+  for (std::string line; std::getline(lines, line);)
+    calls +=
+        line.find("call i32 @kernel") != std::string::npos && line.find(kind) != std::string::npos;
+  return calls;
+}
+
+/// A reduction of an elementwise expression of inputs a and b (f64, `shape`), built by `make`.
+struct Case {
+  std::string name;
+  Shape shape;
+  std::function<Value*(Value* a, Value* b)> make;
+};
+
+TEST(CpuReducedExpressions, ReductionsEvaluateTheirElementwiseOperand) {
+  // Small (one thread), large (parts on the pool, a lone merged dimension split in chunks of
+  // 64 elements), one element (only the first chunk may count it), with a reshape between
+  // (the reduction reads a view of all of the result), and empty. With `shared` the
+  // expression is an output too: it runs, and the reduction reads it.
+  auto sum_of_squares = [](Value* a, Value*) {
+    return build::reduce_sum(build::mul(a, a), {0, 1});
+  };
+  auto mean_square_error = [](Value* a, Value* b) {
+    Value* error = build::sub(a, b);
+    return build::reduce_mean(build::mul(error, error), {0, 1});
+  };
+  auto max_of_tanh = [](Value* a, Value* b) {
+    return build::reduce_max(build::mul(build::tanh(a), b), {0, 1});
+  };
+  auto through_reshape = [](Value* a, Value* b) {
+    const Shape& shape = a->shape();
+    Value* rows = build::reshape(build::add(build::exp(a), b), {shape[0] * shape[1]});
+    return build::reduce_sum(rows, {0});
+  };
+  std::vector<Case> cases;
+  for (Shape shape : {Shape{5, 7}, Shape{300, 257}, Shape{1, 1}, Shape{0, 9}}) {
+    cases.push_back({"sum of squares", shape, sum_of_squares});
+    cases.push_back({"mean square error", shape, mean_square_error});
+    if (shape[0] > 0) cases.push_back({"max of tanh", shape, max_of_tanh});
+    cases.push_back({"through a reshape", shape, through_reshape});
+  }
+  for (const Case& c : cases)
+    for (bool shared : {false, true}) {
+      auto graph = std::make_unique<Graph>("reduced");
+      Value* a = graph->add_input("a", {DType::f64, c.shape});
+      Value* b = graph->add_input("b", {DType::f64, c.shape});
+      Value* reduced = c.make(a, b);
+      graph->add_output("r", reduced);
+      if (shared) graph->add_output("e", reduced->producer()->operand(0));
+      std::string context = c.name + " " + std::to_string(c.shape[0]) + "x" +
+                            std::to_string(c.shape[1]) + (shared ? " shared" : "");
+      std::string ir = cpu::render_llvm_ir(*graph, {}, false);
+      EXPECT_EQ(kernel_calls(ir, "_elementwise_"), shared ? 1 : 0) << context << ir;
+      EXPECT_EQ(kernel_calls(ir, "_reduce_"), 1) << context;
+      const bool parallel = c.shape[0] * c.shape[1] >= 300 * 257;
+      EXPECT_EQ(ir.find("@rnnc_run_parallel") != std::string::npos, parallel) << context;
+      Bindings inputs, state;
+      inputs["a"] = initialize(a->type(), "uniform:-2,2", 11);
+      inputs["b"] = initialize(b->type(), "uniform:-2,2", 12);
+      Bindings want = interp::run_graph(*graph, inputs, state);
+      Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
+      for (const auto& [name, tensor] : want)
+        EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12) << name << " " << context;
+    }
+}
+
+TEST(CpuReducedExpressions, OnlyWholeReductionsOfALoneResultFold) {
+  // A reduction along one axis (several result elements), and an expression with a second
+  // result another step reads: both steps run.
+  auto graph = std::make_unique<Graph>("kept");
+  Value* a = graph->add_input("a", {DType::f64, {40, 30}});
+  Value* b = graph->add_input("b", {DType::f64, {40, 30}});
+  Value* c = graph->add_input("c", {DType::f64, {40, 30}});
+  graph->add_output("rows", build::reduce_sum(build::mul(c, c), {1}));
+  Value* e = build::exp(a);
+  graph->add_output("sum", build::reduce_sum(build::add(e, b), {0, 1}));
+  graph->add_output("e", build::tanh(build::reshape(e, {1200})));
+  std::string ir = cpu::render_llvm_ir(*graph, {}, false);
+  EXPECT_EQ(kernel_calls(ir, "_elementwise_"), 3) << ir;
+  EXPECT_EQ(kernel_calls(ir, "_reduce_"), 2) << ir;
+  Bindings inputs, state;
+  inputs["a"] = initialize(a->type(), "uniform:-2,2", 13);
+  inputs["b"] = initialize(b->type(), "uniform:-2,2", 14);
+  inputs["c"] = initialize(c->type(), "uniform:-2,2", 15);
+  Bindings want = interp::run_graph(*graph, inputs, state);
+  Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
+  for (const auto& [name, tensor] : want)
+    EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12) << name;
+}
+
+}  // namespace
+}  // namespace rnnc
+#endif
