@@ -75,11 +75,27 @@ class ExpressionEmitter {
         Store store;
         store.output = i;
         store.view = found == views.end() ? nullptr : &found->second[v];
+        store.buffer = outputs_[i].second;
         store.leaf.dtype = outputs_[i].first->dtype();
         store.leaf.strides = store.view ? store.view->strides : ir::row_major_strides(space_);
         stores_.push_back(std::move(store));
       }
     }
+    // The copies the step makes: each source a leaf, stored row-major into its target.
+    auto copies = kernel_.module().elementwise_copies().find(&step);
+    if (copies != kernel_.module().elementwise_copies().end())
+      for (const ModuleContext::ElementwiseCopy& copy : copies->second) {
+        Leaf leaf;
+        leaf.dtype = kernel_.buffer(copy.source).type.dtype;
+        leaf.strides = ir::row_major_strides(space_);
+        copies_.emplace_back(leaves_.size(), copy.source);
+        Store store;
+        store.output = outputs_.size() + copies_.size() - 1;
+        store.buffer = copy.target;
+        store.leaf = leaf;
+        leaves_.push_back(std::move(leaf));
+        stores_.push_back(std::move(store));
+      }
     merge_dimensions();
   }
 
@@ -122,13 +138,18 @@ class ExpressionEmitter {
       // place (program.h), which the other results may still read.
       std::vector<llvm::Value*> results;
       for (const auto& [value, buffer] : outputs_) results.push_back(evaluate(value, identity));
+      for (const auto& [index, source] : copies_) {
+        Leaf& leaf = leaves_[index];
+        if (!leaf.base) leaf.base = kernel_.pointer(source);
+        results.push_back(b_.CreateLoad(kernel_.module().element_type(leaf.dtype), address(leaf)));
+      }
       for (Store& store : stores_) {
         Leaf& leaf = store.leaf;
         if (!leaf.base)
           leaf.base = store.view
                           ? kernel_.element_address(kernel_.pointer(store.view->buffer), leaf.dtype,
                                                     kernel_.index(store.view->offset))
-                          : kernel_.pointer(outputs_[store.output].second);
+                          : kernel_.pointer(store.buffer);
         b_.CreateStore(results[store.output], address(leaf));
       }
     });
@@ -361,13 +382,17 @@ class ExpressionEmitter {
   std::set<Key> visited_;
   std::map<Key, size_t> leaf_index_;
   std::vector<Leaf> leaves_;
-  /// Where an output is stored: its buffer, or one concat's result.
+  /// Where an output (or, past the outputs, a copy's source) is stored: a buffer, or one
+  /// concat's result.
   struct Store {
     size_t output = 0;
-    const ModuleContext::StridedView* view = nullptr;  ///< null: the output's own buffer
+    const ModuleContext::StridedView* view = nullptr;  ///< null: `buffer`
+    ir::BufferId buffer = -1;
     Leaf leaf;
   };
   std::vector<Store> stores_;
+  /// The copies the step makes: the leaf loading each source, and the source.
+  std::vector<std::pair<size_t, ir::BufferId>> copies_;
   ir::Shape merged_sizes_;
   std::vector<llvm::Value*> indices_;
   std::map<Key, llvm::Value*> computed_;

@@ -114,8 +114,22 @@ class ModuleContext {
   /// slice's elements in place in the sliced buffer. By slice buffer.
   std::map<ir::BufferId, StridedView>& slice_views() { return slice_views_; }
   /// Elementwise results that no step copies into the concats reading them: the elementwise
-  /// step writes them in place in each concat's result. By result buffer.
+  /// step writes them in place in each concat's result. Also a loop carry's next value,
+  /// written straight into the carry's buffer (and into its own when something else reads
+  /// it). By result buffer: where the step stores it instead of its own buffer.
   std::map<ir::BufferId, std::vector<StridedView>>& concat_views() { return concat_views_; }
+
+  /// A copy an elementwise step makes while it runs: `source` loaded at each index of its
+  /// space and stored at that index of `target` (both of the step's result shape).
+  struct ElementwiseCopy {
+    ir::BufferId source = -1, target = -1;
+  };
+  /// Copies of a loop body (a carry saved into its row of a residual stack) that an
+  /// elementwise step of the body makes instead (the copy's step is not emitted). By
+  /// elementwise step.
+  std::map<const ir::Step*, std::vector<ElementwiseCopy>>& elementwise_copies() {
+    return elementwise_copies_;
+  }
 
   /// Reductions of every element whose operand only they read, computed by an earlier
   /// elementwise step of one result: the reduction evaluates that step's expression on the
@@ -144,6 +158,7 @@ class ModuleContext {
   std::map<ir::BufferId, StridedView> slice_views_;
   std::map<ir::BufferId, std::vector<StridedView>> concat_views_;
   std::map<const ir::Step*, const ir::Step*> reduced_expressions_;
+  std::map<const ir::Step*, std::vector<ElementwiseCopy>> elementwise_copies_;
   std::string parallel_symbol_;
   int64_t scratch_bytes_ = 0;
 };

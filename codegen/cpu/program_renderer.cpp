@@ -171,14 +171,22 @@ class ProgramEmitter {
   /// The extents step `step` reads and writes (slices read in place and results written into
   /// concats: the buffers they view; a loop: everything its body touches).
   void touched(const ir::Step& step, std::vector<Extent>& reads, std::vector<Extent>& writes) {
+    if (folded_copies_.count(&step)) return;  // its maker's
     for (BufferId id : step.operands) reads.push_back(extent(read_buffer(id)));
     for (BufferId id : step.results)
       for (BufferId written : written_buffers(id)) writes.push_back(extent(written));
+    auto copies = module_.elementwise_copies().find(&step);
+    if (copies != module_.elementwise_copies().end())
+      for (const ModuleContext::ElementwiseCopy& copy : copies->second) {
+        reads.push_back(extent(copy.source));
+        writes.push_back(extent(copy.target));
+      }
     for (BufferId id : step.body_outputs) reads.push_back(extent(id));
     for (const ir::Step& inner : step.body) touched(inner, reads, writes);
   }
 
-  /// The extents steps (begin, end) of `steps` read and write.
+  /// The extents steps (begin, end) of `steps` read and write (the copies an elementwise
+  /// step makes count as its reads and writes, not the copy steps').
   void touched_between(const std::vector<ir::Step>& steps, size_t begin, size_t end,
                        std::vector<Extent>& reads, std::vector<Extent>& writes) {
     for (size_t between = begin + 1; between < end; ++between)
@@ -588,13 +596,167 @@ class ProgramEmitter {
     }
   }
 
-  void emit_steps(const std::vector<ir::Step>& steps) {
+  /// A copy in a loop body (a carry saved into its row of a residual stack) whose source and
+  /// target have the shape of an elementwise step of the body is made by that step: it loads
+  /// the source and stores it to the target beside its results
+  /// (ModuleContext::elementwise_copies), one pass on the pool instead of a memcpy on one core,
+  /// and the copy's step is not emitted. The nearest such step before the copy is taken, else
+  /// the nearest after it.
+  void fold_loop_copies(const std::vector<ir::Step>& body) {
+    for (size_t k = 0; k < body.size(); ++k) {
+      const ir::Step& copy = body[k];
+      if (copy.kind != StepKind::copy || elided_.count(&copy) ||
+          copy.operands.at(0) == copy.results.at(0) ||
+          program_.buffers.at(copy.operands.at(0)).type !=
+              program_.buffers.at(copy.results.at(0)).type)
+        continue;
+      std::optional<size_t> maker;
+      for (size_t e = k; e-- > 0 && !maker;)
+        if (makes_copy(body, e, k)) maker = e;
+      for (size_t e = k + 1; e < body.size() && !maker; ++e)
+        if (makes_copy(body, e, k)) maker = e;
+      if (!maker) continue;
+      module_.elementwise_copies()[&body[*maker]].push_back(
+          {copy.operands.at(0), copy.results.at(0)});
+      elided_.insert(&copy);
+      folded_copies_.insert(&copy);
+    }
+  }
+
+  /// Whether elementwise step body[e] can make copy body[k] (fold_loop_copies): of the copy's
+  /// shape, neither it nor a step between them writes the source or touches the target.
+  bool makes_copy(const std::vector<ir::Step>& body, size_t e, size_t k) {
+    const ir::Step& step = body[e];
+    const BufferId source = body[k].operands.at(0), target = body[k].results.at(0);
+    if (step.kind != StepKind::elementwise || elided_.count(&step) ||
+        step.node->result()->shape() != program_.buffers.at(target).type.shape)
+      return false;
+    const Extent from = extent(source), to = extent(target);
+    std::vector<Extent> reads, writes;
+    touched(step, reads, writes);
+    touched_between(body, std::min(e, k), std::max(e, k), reads, writes);
+    for (const Extent& read : reads)
+      if (overlap(read, to)) return false;
+    for (const Extent& write : writes)
+      if (overlap(write, from) || overlap(write, to)) return false;
+    return true;
+  }
+
+  /// Whether elementwise step `step` reads buffer `id` only element by element, each at the
+  /// index it computes (an operand of its result's shape, not broadcast in a fused body), so
+  /// that it may overwrite `id` in place.
+  bool reads_in_step(const ir::Step& step, BufferId id) const {
+    const ir::Node& node = *step.node;
+    if (program_.buffers.at(id).type.shape != node.result()->shape()) return false;
+    if (node.kind() != ir::OpKind::Fused) return true;
+    std::vector<ir::Node*> inputs = node.body().nodes_of(ir::OpKind::Input);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (step.operands.at(i) != id) continue;
+      for (const auto& inner : node.body().nodes())
+        if (inner->kind() == ir::OpKind::Broadcast && inner->operand(0) == inputs[i]->result() &&
+            inner->result()->shape() != inner->operand(0)->shape())
+          return false;
+    }
+    return true;
+  }
+
+  /// A loop carry whose next value one step of the body computes gets it written straight
+  /// into the carry's buffer, and the write-back after the body skips it (carried_in_place_):
+  /// an elementwise step stores it there too (ModuleContext::concat_views; not into its own
+  /// buffer when only the write-back reads that), a generated product writes it there instead
+  /// (a ProductSum without addends) when nothing else reads its result. No step after it may
+  /// touch the carry; the elementwise step may read the carry only at the index it computes,
+  /// the product not at all. Not with lengths, whose rows past their length keep their carry.
+  void write_carries_in_place(const ir::Step& loop) {
+    const size_t num_carry = loop.node->attrs().get_int("num_carry");
+    const std::vector<ir::Step>& body = loop.body;
+    for (size_t i = 0; i < num_carry; ++i) {
+      const BufferId carry = loop.results.at(i), next = loop.body_outputs.at(i);
+      const ir::TensorType& type = program_.buffers.at(carry).type;
+      if (carry == next || program_.buffers.at(next).type != type) continue;
+      // The step computing `next`: the step with that result, or a product computing the sum
+      // with that result (whose step is elided and happens in the product).
+      size_t p = body.size();
+      for (size_t j = 0; j < body.size(); ++j) {
+        if (elided_.count(&body[j])) continue;
+        auto sum = module_.product_sums().find(&body[j]);
+        if ((sum != module_.product_sums().end() && sum->second.result == next) ||
+            std::find(body[j].results.begin(), body[j].results.end(), next) !=
+                body[j].results.end())
+          p = j;
+      }
+      if (p == body.size()) continue;
+      const ir::Step& producer = body[p];
+      const Extent target = extent(carry);
+      std::vector<Extent> reads, writes;
+      for (size_t j = p + 1; j < body.size(); ++j)
+        if (!elided_.count(&body[j]) || std::find(body[j].results.begin(), body[j].results.end(),
+                                                  next) == body[j].results.end())
+          touched(body[j], reads, writes);
+      bool fits = true;
+      for (const std::vector<Extent>* list : {&reads, &writes})
+        for (const Extent& e : *list) fits = fits && !overlap(e, target);
+      for (BufferId id : producer.operands)
+        fits = fits && (!overlap(extent(read_buffer(id)), target) ||
+                        (id == carry && producer.kind == StepKind::elementwise &&
+                         reads_in_step(producer, id)));
+      // The other write-backs must not read the carry, now new from `producer` on.
+      for (size_t j = 0; j < loop.body_outputs.size(); ++j)
+        fits = fits && (j == i || !overlap(extent(loop.body_outputs[j]), target));
+      if (!fits) continue;
+      // Only this write-back reads `next`: the step need not store it in its own buffer.
+      const bool only_carried = reader_count(next) == 1;
+      if (producer.kind == StepKind::elementwise) {
+        auto views = module_.concat_views().find(next);
+        if (views != module_.concat_views().end() && !carried_views_.count(next)) continue;
+        auto whole = [&](BufferId id) {
+          return ModuleContext::StridedView{id, 0, ir::row_major_strides(type.shape)};
+        };
+        std::vector<ModuleContext::StridedView>& stores = module_.concat_views()[next];
+        if (stores.empty() && !only_carried) stores.push_back(whole(next));
+        stores.push_back(whole(carry));
+        carried_views_.insert(next);
+      } else if (producer.kind == StepKind::matmul && producer.node) {
+        // A sum's addends (of C's shape) may be the carry itself: each element is read before
+        // the product writes it; its vectors must not overlap the carry.
+        const bool packed =
+            module_.packed_b_steps().count(&producer) || top_level_packed_.count(&producer);
+        ModuleContext::ProductSum& sum = module_.product_sums()[&producer];
+        for (BufferId id : sum.addends)
+          fits = fits && (id == carry || !overlap(extent(id), target));
+        for (const ModuleContext::RowAddend& addend : sum.row_addends)
+          fits = fits && !overlap(extent(addend.buffer), target);
+        if (!fits || module_.product_slices().count(&producer) || type.dtype == ir::DType::i32 ||
+            type.rank() != 2 || !generated_gemm_fits(*producer.node, packed) ||
+            reader_count(next) != 1) {
+          if (sum.result < 0) module_.product_sums().erase(&producer);
+          continue;
+        }
+        sum.result = carry;
+      } else {
+        continue;
+      }
+      carried_in_place_.insert({&loop, i});
+    }
+  }
+
+  /// The decisions of what `steps` emit and where (the folds above).
+  void plan_steps(const std::vector<ir::Step>& steps) {
     elide_slices(steps);
     elide_concats(steps);
     fold_product_sums(steps);
     write_product_slices(steps);
     pack_concat_parts(steps);
     fold_reduced_expressions(steps);
+  }
+
+  void emit_steps(const std::vector<ir::Step>& steps) {
+    plan_steps(steps);
+    emit_planned(steps);
+  }
+
+  /// The steps' code, after plan_steps.
+  void emit_planned(const std::vector<ir::Step>& steps) {
     for (const ir::Step& step : steps) {
       if (elided_.count(&step)) continue;
       switch (step.kind) {
@@ -652,6 +814,12 @@ class ProgramEmitter {
     }
     auto reduced = module_.reduced_expressions().find(&step);
     if (reduced != module_.reduced_expressions().end()) operands = reduced->second->operands;
+    auto copies = module_.elementwise_copies().find(&step);
+    if (copies != module_.elementwise_copies().end())
+      for (const ModuleContext::ElementwiseCopy& copy : copies->second) {
+        operands.push_back(copy.source);
+        results.push_back(copy.target);
+      }
     auto sliced = module_.product_slices().find(&step);
     if (sliced != module_.product_slices().end()) {  // the slices of the result: their buffers
       results.clear();
@@ -901,8 +1069,12 @@ class ProgramEmitter {
     main_.for_range(steps, [&](llvm::Value* n) {
       llvm::Value* t = reverse ? b.CreateSub(main_.index(steps - 1), n, "t") : n;
       counters_[step.loop_id] = t;
-      emit_steps(step.body);
+      plan_steps(step.body);
+      fold_loop_copies(step.body);
+      if (!has_lengths) write_carries_in_place(step);
+      emit_planned(step.body);
       for (size_t i = 0; i < step.body_outputs.size(); ++i) {
+        if (carried_in_place_.count({&step, i})) continue;
         BufferId from = step.body_outputs[i];
         const int64_t bytes = program_.buffers.at(from).bytes;
         const bool in_place = i >= num_carry && program_.writes_back_in_place(step, i);
@@ -946,6 +1118,13 @@ class ProgramEmitter {
   /// concats written in place, sums computed by their product.
   std::map<BufferId, int> readers_;
   std::set<const ir::Step*> elided_;
+  /// The carries of loops (by loop step and carry index) whose body writes the next value
+  /// into the carry's buffer: no write-back (write_carries_in_place).
+  std::set<std::pair<const ir::Step*, size_t>> carried_in_place_;
+  /// The copy steps an elementwise step makes (fold_loop_copies).
+  std::set<const ir::Step*> folded_copies_;
+  /// The body results that write_carries_in_place stores into carries (concat_views).
+  std::set<BufferId> carried_views_;
   /// Concats that no step copies (pack_concat_parts), and the views of all of one: their
   /// parts, which the packs of products reading them as B read instead.
   std::map<BufferId, std::vector<BufferId>> concat_parts_;

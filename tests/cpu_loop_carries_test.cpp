@@ -1,0 +1,149 @@
+// Loop carries and the copies of a loop body on the CPU backend: a body step computing a
+// carry's next value writes it straight into the carry's buffer (no write-back copy after the
+// body), and copies of a body (a carry saved into its row of a residual stack) are made by an
+// elementwise step of their shape (no memcpy). Every cell kind, forward and backward, against
+// the interpreter in f64; with lengths, whose rows past their length keep their carry, the
+// write-backs stay.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "codegen/backend.h"
+#include "codegen/interp/interpreter.h"
+#include "frontend/recurrent.h"
+#include "ir/builder.h"
+#include "passes/autodiff.h"
+#include "runtime/initializers.h"
+#include "tests/support/backend_cases.h"
+
+#ifdef RNNC_HAVE_CPU
+#include "codegen/cpu/cpu_backend.h"
+
+namespace rnnc {
+namespace {
+
+using ir::Graph;
+using ir::Value;
+using nn::CellKind;
+namespace build = ir::build;
+
+constexpr int64_t kSteps = 5, kBatch = 3, kHidden = 7, kInput = 4;
+
+std::vector<double> random_values(int64_t count, uint64_t seed) {
+  std::mt19937_64 engine(seed);
+  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+  std::vector<double> values(count);
+  for (double& v : values) v = uniform(engine);
+  return values;
+}
+
+/// A layer of `cell` (f64, kSteps x kBatch, kHidden units), a weighted sum of its outputs and
+/// final state as the loss, and the gradients of every parameter and of the input. Its
+/// outputs: the layer's outputs and the gradients (no [1, B, H] output, so that the only
+/// copies of a carry's size are the loops' initial carries).
+struct Problem {
+  std::unique_ptr<nn::Model> model;
+  Bindings inputs, state;
+};
+
+Problem training_problem(CellKind cell, bool lengths) {
+  Problem p;
+  p.model = std::make_unique<nn::Model>(ir::DType::f64, 3);
+  nn::RecurrentConfig config;
+  config.cell = cell;
+  config.input_size = kInput;
+  config.hidden_size = kHidden;
+  nn::Recurrent rnn(*p.model, "rnn", config);
+  Value* x = p.model->input("x", {kSteps, kBatch, kInput});
+  p.inputs["x"] =
+      Tensor::from_doubles(ir::DType::f64, x->shape(), random_values(x->type().num_elements(), 5));
+  Value* length_input = nullptr;
+  if (lengths) {
+    length_input = p.model->input("lengths", {kBatch}, ir::DType::i32);
+    p.inputs["lengths"] = Tensor::from_ints({kBatch}, {3, static_cast<int>(kSteps), 1});
+  }
+  nn::RecurrentResult result = rnn(x, length_input);
+  Graph& graph = p.model->graph();
+  auto weighted = [&](Value* v, uint64_t seed) {
+    Value* w = graph.add_constant(v->type(), random_values(v->type().num_elements(), seed));
+    std::vector<int64_t> axes;
+    for (int64_t d = 0; d < v->type().rank(); ++d) axes.push_back(d);
+    return build::reduce_sum(build::mul(v, w), axes);
+  };
+  Value* loss = build::add(weighted(result.outputs, 21), weighted(result.h_n, 22));
+  if (result.c_n) loss = build::add(loss, weighted(result.c_n, 23));
+  graph.add_output("outputs", result.outputs);
+  std::vector<Value*> wrt = rnn.parameters();
+  wrt.push_back(x);
+  std::vector<Value*> grads = passes::append_gradients(graph, loss, wrt);
+  for (size_t i = 0; i < wrt.size(); ++i) graph.add_output("d_" + wrt[i]->name(), grads[i]);
+  p.state = initialize_parameters(graph);
+  return p;
+}
+
+/// How many memcpy calls of `bytes` bytes LLVM IR `ir` makes.
+int copies_of(const std::string& ir, int64_t bytes) {
+  int count = 0;
+  std::istringstream lines(ir);
+  for (std::string line; std::getline(lines, line);)
+    count += line.find("call void @llvm.memcpy") != std::string::npos &&
+             line.find("i64 " + std::to_string(bytes) + ", i1") != std::string::npos;
+  return count;
+}
+
+TEST(CpuLoopCarries, BodiesWriteTheirCarriesAndMakeTheirCopies) {
+  const int64_t carry_bytes = kBatch * kHidden * 8;
+  struct Case {
+    CellKind cell;
+    const char* name;
+    int carries;  // per loop: h (and c)
+  };
+  for (const Case& c :
+       {Case{CellKind::Lstm, "lstm", 2}, Case{CellKind::Gru, "gru", 1},
+        Case{CellKind::RnnTanh, "rnn", 1}, Case{CellKind::LectureGru, "lecture gru", 1}})
+    for (bool lengths : {false, true}) {
+      Problem p = training_problem(c.cell, lengths);
+      const Graph& graph = p.model->graph();
+      const std::string context = std::string(c.name) + (lengths ? " lengths" : "");
+      const std::string ir = cpu::render_llvm_ir(graph, {}, false);
+      // The forward and the backward loop's initial carries, nothing more; with lengths, the
+      // write-backs copy row by row.
+      EXPECT_EQ(copies_of(ir, carry_bytes), 2 * c.carries) << context << ir;
+      Bindings want = interp::run_graph(graph, p.inputs, p.state);
+      Bindings got = codegen::compile(graph, "cpu")->run(p.inputs, p.state);
+      for (const auto& [name, tensor] : want)
+        EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-10) << name << " " << context;
+    }
+}
+
+TEST(CpuLoopCarries, LengthsKeepTheWriteBack) {
+  // h_t = tanh(h_{t-1} w + x_t) with lengths 2, 6 and 1 of 6 steps, both directions: rows past
+  // their length keep their carry, so the carry is written back row by row, not by the body.
+  for (bool reverse : {false, true})
+    for (bool lengths : {false, true}) {
+      auto graph = cases::rnn(ir::DType::f64, 6, 3, 5, reverse, lengths);
+      Bindings inputs, state;
+      inputs["xs"] = Tensor::from_doubles(ir::DType::f64, {6, 3, 5}, random_values(90, 1));
+      inputs["h0"] = Tensor::from_doubles(ir::DType::f64, {3, 5}, random_values(15, 2));
+      if (lengths) inputs["lengths"] = Tensor::from_ints({3}, {2, 6, 1});
+      state["w"] = Tensor::from_doubles(ir::DType::f64, {5, 5}, random_values(25, 3));
+      const std::string context = std::string(reverse ? "reverse" : "forward") +
+                                  (lengths ? " lengths" : "");
+      // The initial carry, and without lengths nothing else of the carry's size.
+      const std::string ir = cpu::render_llvm_ir(*graph, {}, false);
+      if (!lengths) {
+        EXPECT_EQ(copies_of(ir, 3 * 5 * 8), 1) << context << ir;
+      }
+      Bindings want = interp::run_graph(*graph, inputs, state);
+      Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
+      for (const auto& [name, tensor] : want)
+        EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12) << name << " " << context;
+    }
+}
+
+}  // namespace
+}  // namespace rnnc
+#endif
