@@ -111,6 +111,31 @@ TEST(CpuBackend, LargeElementwiseStepsAreSplitAcrossThePool) {
       << "too small to split";
 }
 
+TEST(CpuBackend, LargeGathersAreSplitAcrossThePool) {
+  // 1600 rows of 256 floats from a 3000-row table (an embedding's rows for a batch of
+  // sequences, 1.6 MB): split by positions across the pool, against the interpreter; an index
+  // out of range in the last positions (the last part's) is still reported with the node.
+  if (!has_cpu()) GTEST_SKIP() << "built without the CPU backend";
+  auto graph = std::make_unique<Graph>("embedding");
+  Value* table = graph->add_input("table", {DType::f32, {3000, 256}});
+  Value* tokens = graph->add_input("tokens", {DType::i32, {50, 32}});
+  graph->add_output("rows", build::gather(table, tokens));
+  EXPECT_NE(cpu::render_llvm_ir(*graph, {}, false).find("@rnnc_run_parallel"), std::string::npos);
+  Bindings inputs, state;
+  inputs["table"] = initialize({DType::f32, {3000, 256}}, "uniform:-1,1", 4);
+  std::vector<int32_t> ids(1600);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 7919) % 3000);
+  inputs["tokens"] = Tensor::from_ints({50, 32}, ids);
+  auto executable = codegen::compile(*graph, "cpu");
+  EXPECT_EQ(max_relative_difference(executable->run(inputs, state).at("rows"),
+                                    interp::run_graph(*graph, inputs, state).at("rows")),
+            0);
+  ids.back() = 3000;
+  inputs["tokens"] = Tensor::from_ints({50, 32}, ids);
+  std::string message = testerr::error_of([&] { executable->run(inputs, state); });
+  EXPECT_NE(message.find("gather index out of range [0, 3000)"), std::string::npos) << message;
+}
+
 TEST(CpuBackend, RunIntoReusesTheOutputTensorsAndMatchesRun) {
   // The same bits as run() from fresh zeroed outputs, on the second call too (every kernel
   // writes all of its result), in the same memory; a tensor of another type is replaced and a

@@ -189,17 +189,30 @@ void emit_gather(KernelEmitter& kernel) {
   const int64_t rows = table.shape.at(0);
   const auto [row_elements, row_bytes] = row_size(table, rows);
   const int32_t code = kernel.error("gather index out of range [0, " + std::to_string(rows) + ")");
-  llvm::IRBuilder<>& b = kernel.builder();
-  llvm::Value* table_pointer = kernel.pointer(step.operands.at(0));
-  llvm::Value* indices = kernel.pointer(step.operands.at(1));
-  llvm::Value* result = kernel.pointer(step.results.at(0));
-  kernel.for_range(node.operand(1)->type().num_elements(), [&](llvm::Value* i) {
-    llvm::Value* index =
-        b.CreateLoad(b.getInt32Ty(), kernel.element_address(indices, DType::i32, i));
-    llvm::Value* row = checked_row(kernel, index, rows, code);
-    kernel.copy_bytes(kernel.byte_address(result, b.CreateMul(i, kernel.index(row_bytes))),
-                      kernel.byte_address(table_pointer, b.CreateMul(row, kernel.index(row_bytes))),
-                      kernel.index(row_bytes));
+  const int64_t count = node.operand(1)->type().num_elements();
+  // Positions [begin, end) of the indices (all of them without `part`).
+  auto gather = [&](KernelEmitter& emitter, llvm::Value* part, llvm::Value* parts) {
+    llvm::IRBuilder<>& b = emitter.builder();
+    llvm::Value* table_pointer = emitter.pointer(step.operands.at(0));
+    llvm::Value* indices = emitter.pointer(step.operands.at(1));
+    llvm::Value* result = emitter.pointer(step.results.at(0));
+    const FunctionEmitter::PartRange range = emitter.part_range(count, part, parts);
+    emitter.for_between(range.begin, range.end, [&](llvm::Value* i) {
+      llvm::Value* index =
+          b.CreateLoad(b.getInt32Ty(), emitter.element_address(indices, DType::i32, i));
+      llvm::Value* row = checked_row(emitter, index, rows, code);
+      emitter.copy_bytes(
+          emitter.byte_address(result, b.CreateMul(i, emitter.index(row_bytes))),
+          emitter.byte_address(table_pointer, b.CreateMul(row, emitter.index(row_bytes))),
+          emitter.index(row_bytes));
+    });
+  };
+  // Large gathers (an embedding's rows for a batch of sequences) on the pool: each row is a
+  // cache miss away in a large table.
+  if (kernel.module().parallel_symbol().empty() || count * row_bytes < kParallelGatherMinBytes)
+    return gather(kernel, nullptr, nullptr);
+  emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
+    gather(part, index, parts);
   });
 }
 
