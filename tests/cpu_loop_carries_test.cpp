@@ -18,6 +18,7 @@
 #include "passes/autodiff.h"
 #include "runtime/initializers.h"
 #include "tests/support/backend_cases.h"
+#include "tests/support/random_values.h"
 
 #ifdef RNNC_HAVE_CPU
 #include "codegen/cpu/cpu_backend.h"
@@ -25,20 +26,14 @@
 namespace rnnc {
 namespace {
 
+using testrand::random_values;
+
 using ir::Graph;
 using ir::Value;
 using nn::CellKind;
 namespace build = ir::build;
 
 constexpr int64_t kSteps = 5, kBatch = 3, kHidden = 7, kInput = 4;
-
-std::vector<double> random_values(int64_t count, uint64_t seed) {
-  std::mt19937_64 engine(seed);
-  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
-  std::vector<double> values(count);
-  for (double& v : values) v = uniform(engine);
-  return values;
-}
 
 /// A layer of `cell` (f64, kSteps x kBatch, kHidden units), a weighted sum of its outputs and
 /// final state as the loss, and the gradients of every parameter and of the input. Its
@@ -67,14 +62,9 @@ Problem training_problem(CellKind cell, bool lengths) {
   }
   nn::RecurrentResult result = rnn(x, length_input);
   Graph& graph = p.model->graph();
-  auto weighted = [&](Value* v, uint64_t seed) {
-    Value* w = graph.add_constant(v->type(), random_values(v->type().num_elements(), seed));
-    std::vector<int64_t> axes;
-    for (int64_t d = 0; d < v->type().rank(); ++d) axes.push_back(d);
-    return build::reduce_sum(build::mul(v, w), axes);
-  };
-  Value* loss = build::add(weighted(result.outputs, 21), weighted(result.h_n, 22));
-  if (result.c_n) loss = build::add(loss, weighted(result.c_n, 23));
+  Value* loss = build::add(testrand::weighted_sum(graph, result.outputs, 21),
+                           testrand::weighted_sum(graph, result.h_n, 22));
+  if (result.c_n) loss = build::add(loss, testrand::weighted_sum(graph, result.c_n, 23));
   graph.add_output("outputs", result.outputs);
   std::vector<Value*> wrt = rnn.parameters();
   wrt.push_back(x);
@@ -130,8 +120,8 @@ TEST(CpuLoopCarries, LengthsKeepTheWriteBack) {
       inputs["h0"] = Tensor::from_doubles(ir::DType::f64, {3, 5}, random_values(15, 2));
       if (lengths) inputs["lengths"] = Tensor::from_ints({3}, {2, 6, 1});
       state["w"] = Tensor::from_doubles(ir::DType::f64, {5, 5}, random_values(25, 3));
-      const std::string context = std::string(reverse ? "reverse" : "forward") +
-                                  (lengths ? " lengths" : "");
+      const std::string context =
+          std::string(reverse ? "reverse" : "forward") + (lengths ? " lengths" : "");
       // The initial carry, and without lengths nothing else of the carry's size.
       const std::string ir = cpu::render_llvm_ir(*graph, {}, false);
       if (!lengths) {

@@ -26,9 +26,12 @@
 #include "passes/fuse_matmuls.h"
 #include "runtime/initializers.h"
 #include "tests/support/random_graph.h"
+#include "tests/support/random_values.h"
 
 namespace rnnc {
 namespace {
+
+using testrand::random_values;
 
 using ir::Graph;
 using ir::Node;
@@ -36,14 +39,6 @@ using ir::OpKind;
 using ir::Value;
 using nn::CellKind;
 namespace build = ir::build;
-
-std::vector<double> random_values(int64_t count, uint64_t seed) {
-  std::mt19937_64 engine(seed);
-  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
-  std::vector<double> values(count);
-  for (double& v : values) v = uniform(engine);
-  return values;
-}
 
 bool run_pass(Graph& graph) {
   bool changed = passes::hoist_scan_invariants(graph, passes::PassContext{});
@@ -168,13 +163,8 @@ Problem recurrent_problem(const nn::RecurrentConfig& config, int64_t steps, bool
   graph.add_output("h_n", result.h_n);
   if (result.c_n) graph.add_output("c_n", result.c_n);
   if (training) {
-    auto weighted = [&](Value* v, uint64_t seed) {
-      Value* w = graph.add_constant(v->type(), random_values(v->type().num_elements(), seed));
-      std::vector<int64_t> axes;
-      for (int64_t d = 0; d < v->type().rank(); ++d) axes.push_back(d);
-      return build::reduce_sum(build::mul(v, w), axes);
-    };
-    Value* loss = build::add(weighted(result.outputs, 21), weighted(result.h_n, 22));
+    Value* loss = build::add(testrand::weighted_sum(graph, result.outputs, 21),
+                             testrand::weighted_sum(graph, result.h_n, 22));
     std::vector<Value*> wrt = rnn.parameters();
     wrt.push_back(x);
     std::vector<Value*> grads = passes::append_gradients(graph, loss, wrt);

@@ -16,9 +16,12 @@
 #include "ir/verifier.h"
 #include "runtime/initializers.h"
 #include "tests/recurrent_reference.h"
+#include "tests/support/random_values.h"
 
 namespace rnnc {
 namespace {
+
+using testrand::random_values;
 
 using ir::Value;
 using nn::CellKind;
@@ -26,15 +29,6 @@ using nn::LstmGates;
 using nn::RecurrentConfig;
 
 constexpr double kTolerance = 1e-12;
-
-/// `count` values uniform in [-1, 1] from a generator seeded with `seed`.
-std::vector<double> random_values(int64_t count, uint64_t seed) {
-  std::mt19937_64 engine(seed);
-  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
-  std::vector<double> values(count);
-  for (double& v : values) v = uniform(engine);
-  return values;
-}
 
 RecurrentConfig config_of(CellKind cell, int64_t input_size = 3, int64_t hidden_size = 4) {
   RecurrentConfig config;
