@@ -15,6 +15,7 @@
 #include "codegen/interp/interpreter.h"
 #include "frontend/recurrent.h"
 #include "ir/builder.h"
+#include "ir/scan_builder.h"
 #include "passes/autodiff.h"
 #include "runtime/initializers.h"
 #include "tests/support/backend_cases.h"
@@ -132,6 +133,32 @@ TEST(CpuLoopCarries, LengthsKeepTheWriteBack) {
       for (const auto& [name, tensor] : want)
         EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12) << name << " " << context;
     }
+}
+
+TEST(CpuLoopCarries, AStepAfterTheNextValueStillReadsTheOldCarry) {
+  // o_t = h_{t-1} next_t^T needs the new value and the old carry: it runs after the step
+  // computing the new value, so that step may not write the carry in place.
+  auto graph = std::make_unique<Graph>("late_reader");
+  Value* xs = graph->add_input("xs", {ir::DType::f64, {6, 3, 5}});
+  Value* h0 = graph->add_input("h0", {ir::DType::f64, {3, 5}});
+  Value* w = graph->add_input("w", {ir::DType::f64, {5, 5}});
+  ir::ScanBuilder scan(*graph, "step");
+  Value* h = scan.carry(h0, "h");
+  Value* x = scan.sequence(xs, "x");
+  Value* next = build::tanh(build::add(build::matmul(h, scan.invariant(w, "w")), x));
+  scan.set_next(h, next);
+  scan.add_output("o", build::matmul(h, next, false, true));
+  std::vector<Value*> results = scan.finish();
+  graph->add_output("h_final", results[0]);
+  graph->add_output("os", results[1]);
+  Bindings inputs, state;
+  inputs["xs"] = Tensor::from_doubles(ir::DType::f64, {6, 3, 5}, random_values(90, 4));
+  inputs["h0"] = Tensor::from_doubles(ir::DType::f64, {3, 5}, random_values(15, 5));
+  inputs["w"] = Tensor::from_doubles(ir::DType::f64, {5, 5}, random_values(25, 6));
+  Bindings want = interp::run_graph(*graph, inputs, state);
+  Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
+  for (const auto& [name, tensor] : want)
+    EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12) << name;
 }
 
 }  // namespace
