@@ -19,6 +19,7 @@
 #include "passes/autodiff.h"
 #include "runtime/initializers.h"
 #include "tests/support/backend_cases.h"
+#include "tests/support/compare.h"
 #include "tests/support/random_values.h"
 
 #ifdef RNNC_HAVE_CPU
@@ -103,10 +104,7 @@ TEST(CpuLoopCarries, BodiesWriteTheirCarriesAndMakeTheirCopies) {
       // The forward and the backward loop's initial carries, nothing more; with lengths, the
       // write-backs copy row by row.
       EXPECT_EQ(copies_of(ir, carry_bytes), 2 * c.carries) << context << ir;
-      Bindings want = interp::run_graph(graph, p.inputs, p.state);
-      Bindings got = codegen::compile(graph, "cpu")->run(p.inputs, p.state);
-      for (const auto& [name, tensor] : want)
-        EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-10) << name << " " << context;
+      testcmp::expect_backend_matches_interpreter(graph, "cpu", p.inputs, p.state, 1e-10, context);
     }
 }
 
@@ -128,10 +126,7 @@ TEST(CpuLoopCarries, LengthsKeepTheWriteBack) {
       if (!lengths) {
         EXPECT_EQ(copies_of(ir, 3 * 5 * 8), 1) << context << ir;
       }
-      Bindings want = interp::run_graph(*graph, inputs, state);
-      Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
-      for (const auto& [name, tensor] : want)
-        EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12) << name << " " << context;
+      testcmp::expect_backend_matches_interpreter(*graph, "cpu", inputs, state, 1e-12, context);
     }
 }
 
@@ -155,10 +150,7 @@ TEST(CpuLoopCarries, AStepAfterTheNextValueStillReadsTheOldCarry) {
   inputs["xs"] = Tensor::from_doubles(ir::DType::f64, {6, 3, 5}, random_values(90, 4));
   inputs["h0"] = Tensor::from_doubles(ir::DType::f64, {3, 5}, random_values(15, 5));
   inputs["w"] = Tensor::from_doubles(ir::DType::f64, {5, 5}, random_values(25, 6));
-  Bindings want = interp::run_graph(*graph, inputs, state);
-  Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
-  for (const auto& [name, tensor] : want)
-    EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12) << name;
+  testcmp::expect_backend_matches_interpreter(*graph, "cpu", inputs, state, 1e-12);
 }
 
 }  // namespace

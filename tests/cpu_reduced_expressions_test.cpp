@@ -17,6 +17,7 @@
 #include "runtime/initializers.h"
 #include "runtime/npy.h"
 #include "tests/support/backend_cases.h"
+#include "tests/support/compare.h"
 #include "tests/support/programs.h"
 
 #ifdef RNNC_HAVE_CPU
@@ -90,10 +91,7 @@ TEST(CpuReducedExpressions, ReductionsEvaluateTheirElementwiseOperand) {
       Bindings inputs, state;
       inputs["a"] = initialize(a->type(), "uniform:-2,2", 11);
       inputs["b"] = initialize(b->type(), "uniform:-2,2", 12);
-      Bindings want = interp::run_graph(*graph, inputs, state);
-      Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
-      for (const auto& [name, tensor] : want)
-        EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12) << name << " " << context;
+      testcmp::expect_backend_matches_interpreter(*graph, "cpu", inputs, state, 1e-12, context);
     }
 }
 
@@ -115,10 +113,7 @@ TEST(CpuReducedExpressions, OnlyWholeReductionsOfALoneResultFold) {
   inputs["a"] = initialize(a->type(), "uniform:-2,2", 13);
   inputs["b"] = initialize(b->type(), "uniform:-2,2", 14);
   inputs["c"] = initialize(c->type(), "uniform:-2,2", 15);
-  Bindings want = interp::run_graph(*graph, inputs, state);
-  Bindings got = codegen::compile(*graph, "cpu")->run(inputs, state);
-  for (const auto& [name, tensor] : want)
-    EXPECT_LE(max_relative_difference(got.at(name), tensor), 1e-12) << name;
+  testcmp::expect_backend_matches_interpreter(*graph, "cpu", inputs, state, 1e-12);
 }
 
 TEST(CpuReducedExpressions, TheSumDoesNotDependOnTheThreadCount) {
