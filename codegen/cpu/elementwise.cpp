@@ -441,13 +441,9 @@ llvm::Value* emit_reduced_expression(KernelEmitter& kernel, const ir::Step& prod
     emit_parallel_parts(kernel, {partials},
                         [&](KernelEmitter& part, const std::vector<llvm::Value*>& shared,
                             llvm::Value* index, llvm::Value* parts) {
-                          llvm::IRBuilder<>& pb = part.builder();
-                          auto chunk_at = [&](llvm::Value* i) {
-                            return pb.CreateSDiv(pb.CreateMul(i, part.index(kReductionChunks)),
-                                                 parts);
-                          };
-                          emit_chunks(part, shared.at(0), chunk_at(index),
-                                      chunk_at(pb.CreateAdd(index, part.index(1))));
+                          const FunctionEmitter::PartRange chunks =
+                              part.part_range(kReductionChunks, index, parts);
+                          emit_chunks(part, shared.at(0), chunks.begin, chunks.end);
                         });
   }
   const DType dtype = producer.node->result()->dtype();

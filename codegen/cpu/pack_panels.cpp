@@ -4,12 +4,11 @@
 //
 // An untransposed source is copied 16 rows at a time, one panel row at a time; it may come as
 // column runs in buffers of their own (a concat's parts, each but the last whole panels). A
-// transposed
-// one (the source holds B^T, a recurrent weight W used as h W^T) is read lanes x lanes at a
-// time: `lanes` vector loads of source rows, a transpose in registers (log2(lanes) rounds of
-// shuffles, each swapping one bit of the row index with the same bit of the column index),
-// `lanes` vector stores into panel rows. Edges that do not fill a block are copied element by
-// element.
+// transposed one (the source holds B^T, a recurrent weight W used as h W^T) is read lanes x
+// lanes at a time: `lanes` vector loads of source rows, a transpose in registers (log2(lanes)
+// rounds of shuffles, each swapping one bit of the row index with the same bit of the column
+// index), `lanes` vector stores into panel rows. Edges that do not fill a block are copied
+// element by element.
 #include <llvm/IR/Constants.h>
 
 #include <algorithm>

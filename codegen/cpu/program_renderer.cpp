@@ -171,7 +171,7 @@ class ProgramEmitter {
   /// The extents step `step` reads and writes (slices read in place and results written into
   /// concats: the buffers they view; a loop: everything its body touches).
   void touched(const ir::Step& step, std::vector<Extent>& reads, std::vector<Extent>& writes) {
-    if (folded_copies_.count(&step)) return;  // its maker's
+    if (step.kind == StepKind::copy && elided_.count(&step)) return;  // its maker's (folded)
     for (BufferId id : step.operands) reads.push_back(extent(read_buffer(id)));
     for (BufferId id : step.results)
       for (BufferId written : written_buffers(id)) writes.push_back(extent(written));
@@ -619,7 +619,6 @@ class ProgramEmitter {
       module_.elementwise_copies()[&body[*maker]].push_back(
           {copy.operands.at(0), copy.results.at(0)});
       elided_.insert(&copy);
-      folded_copies_.insert(&copy);
     }
   }
 
@@ -721,18 +720,19 @@ class ProgramEmitter {
         // the product writes it; its vectors must not overlap the carry.
         const bool packed =
             module_.packed_b_steps().count(&producer) || top_level_packed_.count(&producer);
-        ModuleContext::ProductSum& sum = module_.product_sums()[&producer];
+        auto found = module_.product_sums().find(&producer);
+        ModuleContext::ProductSum sum;
+        if (found != module_.product_sums().end()) sum = found->second;
         for (BufferId id : sum.addends)
           fits = fits && (id == carry || !overlap(extent(id), target));
         for (const ModuleContext::RowAddend& addend : sum.row_addends)
           fits = fits && !overlap(extent(addend.buffer), target);
-        if (!fits || module_.product_slices().count(&producer) || type.dtype == ir::DType::i32 ||
-            type.rank() != 2 || !generated_gemm_fits(*producer.node, packed) ||
-            reader_count(next) != 1) {
-          if (sum.result < 0) module_.product_sums().erase(&producer);
+        if (!fits || !only_carried || module_.product_slices().count(&producer) ||
+            type.dtype == ir::DType::i32 || type.rank() != 2 ||
+            !generated_gemm_fits(*producer.node, packed))
           continue;
-        }
         sum.result = carry;
+        module_.product_sums()[&producer] = sum;
       } else {
         continue;
       }
@@ -1121,8 +1121,6 @@ class ProgramEmitter {
   /// The carries of loops (by loop step and carry index) whose body writes the next value
   /// into the carry's buffer: no write-back (write_carries_in_place).
   std::set<std::pair<const ir::Step*, size_t>> carried_in_place_;
-  /// The copy steps an elementwise step makes (fold_loop_copies).
-  std::set<const ir::Step*> folded_copies_;
   /// The body results that write_carries_in_place stores into carries (concat_views).
   std::set<BufferId> carried_views_;
   /// Concats that no step copies (pack_concat_parts), and the views of all of one: their
