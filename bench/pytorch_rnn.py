@@ -66,6 +66,9 @@ def parse_args(argv):
     parser.add_argument("--train-input", choices=("embed", "dense"), default="embed")
     parser.add_argument("--classes", type=int, default=2)
     parser.add_argument("--vocab", type=int, default=16000)
+    parser.add_argument("--openblas-core", default=None,
+                        help="OPENBLAS_CORETYPE, for a CPU OpenBLAS does not recognize "
+                             "(default: unset, OpenBLAS's own choice)")
     parser.add_argument("--no-reexec", action="store_true",
                         help="run in the current environment as it is")
     args = parser.parse_args(argv)
@@ -86,11 +89,14 @@ def parse_args(argv):
     return args
 
 
-def anchor_environment(base, torch_threads, blas_threads):
-    """The environment ANCHORS.md prescribes for PyTorch on these machines."""
+def anchor_environment(base, torch_threads, blas_threads, openblas_core):
+    """The environment ANCHORS.md prescribes for PyTorch on these machines; OPENBLAS_CORETYPE
+    is openblas_core when given."""
     env = dict(base)
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_PROC_BIND", "OMP_PLACES"):
         env.pop(name, None)  # AVX2 kernels; pinning makes OpenBLAS see one CPU
+    if openblas_core:
+        env["OPENBLAS_CORETYPE"] = openblas_core
     env.update({
         "OMP_WAIT_POLICY": "passive",  # idle OpenMP workers must not spin on OpenBLAS's core
         "OMP_NUM_THREADS": str(torch_threads),
@@ -178,7 +184,8 @@ def main(argv):
     args = parse_args(argv)
     current = dict(os.environ)
     reexecuted = current.pop("RNNC_BENCH_REEXEC", None)
-    wanted = anchor_environment(current, args.torch_threads, args.blas_threads)
+    wanted = anchor_environment(current, args.torch_threads, args.blas_threads,
+                                args.openblas_core)
     if not args.no_reexec and wanted != current:
         if reexecuted:
             print("pytorch_rnn.py: the environment did not take; running as it is",
