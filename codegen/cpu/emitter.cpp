@@ -93,6 +93,11 @@ std::string ModuleContext::function_name(const std::string& hint) {
 FunctionEmitter::FunctionEmitter(ModuleContext& module, llvm::Function* function)
     : module_(module), function_(function), builder_(module.context()) {
   builder_.SetInsertPoint(llvm::BasicBlock::Create(module.context(), "entry", function));
+  // A multiply feeding an add may become one fused multiply-add (one rounding instead of
+  // two): the polynomials of exp and tanh and the gate math are chains of them.
+  llvm::FastMathFlags contract;
+  contract.setAllowContract();
+  builder_.setFastMathFlags(contract);
 }
 
 void FunctionEmitter::for_range(int64_t count, const std::function<void(llvm::Value*)>& body) {

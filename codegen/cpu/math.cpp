@@ -112,12 +112,25 @@ llvm::Value* emit_log_f32(llvm::IRBuilder<>& b, llvm::Value* x) {
                         constant(b, x, std::numeric_limits<double>::quiet_NaN()), result);
 }
 
+llvm::Value* emit_quotient_f32(llvm::IRBuilder<>& b, llvm::Value* numerator, llvm::Value* divisor) {
+  // LLVM takes the estimate only for a division that allows a reciprocal and promises no
+  // infinities; the Newton step would turn an infinite divisor into NaN (0 * inf), and the
+  // promise makes such a quotient poison: the select takes 0 there instead.
+  llvm::Value* quotient = b.CreateFDiv(numerator, divisor);
+  auto* division = llvm::cast<llvm::Instruction>(quotient);
+  division->setHasAllowReciprocal(true);
+  division->setHasNoInfs(true);
+  llvm::Value* infinity = constant(b, divisor, std::numeric_limits<double>::infinity());
+  return b.CreateSelect(b.CreateFCmpOEQ(divisor, infinity), constant(b, divisor, 0.0), quotient);
+}
+
 llvm::Value* emit_tanh_f32(llvm::IRBuilder<>& b, llvm::Value* x) {
   llvm::Value* magnitude = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
   // |x| > 0.625: 1 - 2 / (exp(2|x|) + 1), with x's sign.
   llvm::Value* e = emit_exp_f32(b, b.CreateFAdd(magnitude, magnitude));
-  llvm::Value* large = b.CreateFSub(
-      constant(b, x, 1.0), b.CreateFDiv(constant(b, x, 2.0), b.CreateFAdd(e, constant(b, x, 1.0))));
+  llvm::Value* large =
+      b.CreateFSub(constant(b, x, 1.0),
+                   emit_quotient_f32(b, constant(b, x, 2.0), b.CreateFAdd(e, constant(b, x, 1.0))));
   large = b.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, large, x);
   // Otherwise an odd polynomial.
   llvm::Value* s = b.CreateFMul(x, x);
