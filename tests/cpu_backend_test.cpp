@@ -318,51 +318,70 @@ TEST(CpuBackend, ProductsWriteTheirColumnSlicesInPlace) {
   // on AVX2) are written by the product itself and not copied out; with k in slices, a partial last
   // column block, and split across the pool. With a bias slice added to each (a GRU's input
   // projection per gate), the product adds it and writes the sums. Copied out when a slice
-  // starts inside a block or the product is read elsewhere too.
+  // starts inside a block or the product is read elsewhere too. Stepped: the product read
+  // through a reshape into steps [m, 1, n] and the sums summed over the steps afterwards (a
+  // GRU's hoisted input projection per gate, read by its loop), all sums before their
+  // readers, where a sum may take the place of an earlier slice that is read in place and so
+  // never written.
   struct Case {
     int64_t m, k;
     std::vector<int64_t> cuts;  // the slices' first columns after 0, then the last column
     bool in_place;
+    // Stepped and biased, the product writes the sums too. Not with three slices: there an
+    // earlier sum is summed over the steps before a later one is made, and plan-memory puts
+    // the later one where the earlier was (the product would write both at once).
+    bool stepped_sums;
   };
-  for (const Case& c : {Case{5, 7, {64, 80}, true}, Case{37, 300, {64, 192, 232}, true},
-                        Case{37, 300, {192, 64, 232}, true}, Case{6, 20, {68, 128}, false}})
+  for (const Case& c :
+       {Case{5, 7, {64, 80}, true, true}, Case{37, 300, {64, 192, 232}, true, false},
+        Case{37, 300, {192, 64, 232}, true, false}, Case{6, 20, {68, 128}, false, false}})
     for (bool shared : {false, true})
-      for (bool biased : {false, true}) {
-        auto graph = std::make_unique<Graph>("slices");
-        const int64_t n = c.cuts.back();
-        Value* x = graph->add_input("x", {DType::f64, {c.m, c.k}});
-        Value* w = graph->add_input("w", {DType::f64, {c.k, n}});
-        Value* b = graph->add_input("b", {DType::f64, {n}});
-        Value* product = build::matmul(x, w);
-        std::vector<int64_t> firsts{0};
-        firsts.insert(firsts.end(), c.cuts.begin(), c.cuts.end() - 1);
-        std::sort(firsts.begin(), firsts.end());
-        for (size_t i = 0; i < firsts.size(); ++i) {
-          const int64_t end = i + 1 < firsts.size() ? firsts[i + 1] : n;
-          Value* slice = build::slice(product, {0, firsts[i]}, {c.m, end});
-          if (biased)
-            slice = build::add(slice, build::broadcast(build::slice(b, {firsts[i]}, {end}),
-                                                       {c.m, end - firsts[i]}));
-          graph->add_output("s" + std::to_string(i), slice);
+      for (bool biased : {false, true})
+        for (bool stepped : {false, true}) {
+          auto graph = std::make_unique<Graph>("slices");
+          const int64_t n = c.cuts.back();
+          Value* x = graph->add_input("x", {DType::f64, {c.m, c.k}});
+          Value* w = graph->add_input("w", {DType::f64, {c.k, n}});
+          Value* b = graph->add_input("b", {DType::f64, {n}});
+          Value* product = build::matmul(x, w);
+          Value* sliced = stepped ? build::reshape(product, {c.m, 1, n}) : product;
+          std::vector<int64_t> firsts{0};
+          firsts.insert(firsts.end(), c.cuts.begin(), c.cuts.end() - 1);
+          std::sort(firsts.begin(), firsts.end());
+          std::vector<Value*> sums;
+          for (size_t i = 0; i < firsts.size(); ++i) {
+            const int64_t end = i + 1 < firsts.size() ? firsts[i + 1] : n;
+            const ir::Shape shape =
+                stepped ? ir::Shape{c.m, 1, end - firsts[i]} : ir::Shape{c.m, end - firsts[i]};
+            Value* slice = stepped ? build::slice(sliced, {0, 0, firsts[i]}, {c.m, 1, end})
+                                   : build::slice(sliced, {0, firsts[i]}, {c.m, end});
+            if (biased)
+              slice =
+                  build::add(slice, build::broadcast(build::slice(b, {firsts[i]}, {end}), shape));
+            sums.push_back(slice);
+          }
+          for (size_t i = 0; i < sums.size(); ++i)
+            graph->add_output("s" + std::to_string(i),
+                              stepped ? build::reduce_sum(sums[i], {0}) : sums[i]);
+          if (shared) graph->add_output("p", build::exp(product));
+          std::string context = std::to_string(c.m) + "x" + std::to_string(c.k) + "x" +
+                                std::to_string(n) + (shared ? " shared" : "") +
+                                (biased ? " biased" : "") + (stepped ? " stepped" : "");
+          for (const char* cpu : {"", "x86-64-v3"}) {
+            codegen::CompileOptions options;
+            options.target_cpu = cpu;
+            std::string ir = cpu::render_llvm_ir(*graph, options, false);
+            // (A sum reads its slice in place when the product does not write it.)
+            EXPECT_EQ(ir.find("_layout_slice") == std::string::npos,
+                      biased || (c.in_place && !shared))
+                << context << " on " << (*cpu ? cpu : "the host");
+            EXPECT_EQ(elementwise_calls(ir) == 0,
+                      !shared && (c.in_place || !biased) && (!stepped || !biased || c.stepped_sums))
+                << context << " on " << (*cpu ? cpu : "the host");
+            expect_matches_interpreter(*graph, 8, 1e-12,
+                                       context + " on " + (*cpu ? cpu : "the host"), options);
+          }
         }
-        if (shared) graph->add_output("p", build::exp(product));
-        std::string context = std::to_string(c.m) + "x" + std::to_string(c.k) + "x" +
-                              std::to_string(n) + (shared ? " shared" : "") +
-                              (biased ? " biased" : "");
-        for (const char* cpu : {"", "x86-64-v3"}) {
-          codegen::CompileOptions options;
-          options.target_cpu = cpu;
-          std::string ir = cpu::render_llvm_ir(*graph, options, false);
-          // (A sum reads its slice in place when the product does not write it.)
-          EXPECT_EQ(ir.find("_layout_slice") == std::string::npos,
-                    biased || (c.in_place && !shared))
-              << context << " on " << (*cpu ? cpu : "the host");
-          EXPECT_EQ(elementwise_calls(ir) == 0, !shared && (c.in_place || !biased))
-              << context << " on " << (*cpu ? cpu : "the host");
-          expect_matches_interpreter(*graph, 8, 1e-12, context + " on " + (*cpu ? cpu : "the host"),
-                                     options);
-        }
-      }
 }
 
 TEST(CpuBackend, PacksReadAConcatenatedBFromItsParts) {

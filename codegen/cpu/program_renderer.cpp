@@ -172,6 +172,11 @@ class ProgramEmitter {
   /// concats: the buffers they view; a loop: everything its body touches).
   void touched(const ir::Step& step, std::vector<Extent>& reads, std::vector<Extent>& writes) {
     if (step.kind == StepKind::copy && elided_.count(&step)) return;  // its maker's (folded)
+    // A slice read in place writes nothing (its buffer stays unused): its reader reads the
+    // source, and a product writing the slice counts as its writer.
+    if (step.kind == StepKind::layout && elided_.count(&step) &&
+        module_.slice_views().count(step.results.at(0)))
+      return;
     for (BufferId id : step.operands) reads.push_back(extent(read_buffer(id)));
     for (BufferId id : step.results)
       for (BufferId written : written_buffers(id)) writes.push_back(extent(written));
