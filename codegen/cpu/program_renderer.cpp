@@ -1175,7 +1175,7 @@ RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& co
   // LLVM's tuning for Intel's AVX-512 server cores (skylake-avx512 up to sapphirerapids)
   // prefers 256-bit vectors, so that the loop vectorizer would give the elementwise kernels 8
   // lanes where the products use 16: every kernel gets the full width (the gate math of a GRU
-  // step at medium size took 1.6x the time with ymm on an Emerald Rapids).
+  // step at medium size took 1.2x the time with ymm on an Emerald Rapids).
   const std::string vector_bits = std::to_string(module_context.vector_bytes() * 8);
   // Divisions marked for it (emit_quotient_f32) become a reciprocal estimate and Newton steps:
   // one after AVX-512's 14-bit estimate, two after AVX's and SSE's 12-bit one, so that the
