@@ -138,6 +138,35 @@ TEST(CpuBackend, LargeGathersAreSplitAcrossThePool) {
   EXPECT_NE(message.find("gather index out of range [0, 3000)"), std::string::npos) << message;
 }
 
+TEST(CpuBackend, LargeRowScattersAreSplitAcrossThePool) {
+  // 1600 rows of 256 floats written into a 3000-row table (a sparse embedding update, 1.6 MB)
+  // on the pool, each part writing the rows of its range of the table: every index appears
+  // twice, 800 positions apart, and the first position wins, as in the interpreter. An index
+  // out of range is reported with the node before anything is written.
+  if (!has_cpu()) GTEST_SKIP() << "built without the CPU backend";
+  auto graph = std::make_unique<Graph>("row_update");
+  Value* table = graph->add_input("table", {DType::f32, {3000, 256}});
+  Value* tokens = graph->add_input("tokens", {DType::i32, {50, 32}});
+  Value* rows = graph->add_input("rows", {DType::f32, {50, 32, 256}});
+  graph->add_output("updated", build::scatter_rows(table, tokens, rows));
+  EXPECT_NE(cpu::render_llvm_ir(*graph, {}, false).find("@rnnc_run_parallel"), std::string::npos);
+  Bindings inputs, state;
+  inputs["table"] = initialize({DType::f32, {3000, 256}}, "uniform:-1,1", 4);
+  inputs["rows"] = initialize({DType::f32, {50, 32, 256}}, "uniform:-1,1", 5);
+  std::vector<int32_t> ids(1600);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(((i % 800) * 7919) % 3000);
+  inputs["tokens"] = Tensor::from_ints({50, 32}, ids);
+  auto executable = codegen::compile(*graph, "cpu");
+  EXPECT_EQ(max_relative_difference(executable->run(inputs, state).at("updated"),
+                                    interp::run_graph(*graph, inputs, state).at("updated")),
+            0);
+  ids.back() = 3000;
+  inputs["tokens"] = Tensor::from_ints({50, 32}, ids);
+  std::string message = testerr::error_of([&] { executable->run(inputs, state); });
+  EXPECT_NE(message.find("scatter_rows index out of range [0, 3000)"), std::string::npos)
+      << message;
+}
+
 TEST(CpuBackend, RunIntoReusesTheOutputTensorsAndMatchesRun) {
   // The same bits as run() from fresh zeroed outputs, on the second call too (every kernel
   // writes all of its result), in the same memory; a tensor of another type is replaced and a

@@ -293,7 +293,6 @@ void emit_scatter_rows(KernelEmitter& kernel) {
   llvm::IRBuilder<>& b = kernel.builder();
   llvm::Value* table = kernel.pointer(step.operands.at(0));
   llvm::Value* indices = kernel.pointer(step.operands.at(1));
-  llvm::Value* new_rows = kernel.pointer(step.operands.at(2));
   llvm::Value* result = kernel.pointer(step.results.at(0));
   auto row_of = [&](llvm::Value* p) {
     return b.CreateSExt(
@@ -310,11 +309,32 @@ void emit_scatter_rows(KernelEmitter& kernel) {
                       kernel.index(table_type.num_elements() * ir::dtype_size(table_type.dtype)));
   });
   // The last position first, so that the first position of a repeated index is written last.
-  kernel.for_range(positions, [&](llvm::Value* n) {
-    llvm::Value* p = b.CreateSub(kernel.index(positions - 1), n);
-    kernel.copy_bytes(kernel.byte_address(result, b.CreateMul(row_of(p), kernel.index(row_bytes))),
-                      kernel.byte_address(new_rows, b.CreateMul(p, kernel.index(row_bytes))),
-                      kernel.index(row_bytes));
+  // On the pool, each part writes the rows of its range of the table: it reads every
+  // position's index, in the same order, and so keeps the first position winning.
+  auto write_rows = [&](KernelEmitter& emitter, llvm::Value* part, llvm::Value* parts) {
+    llvm::IRBuilder<>& e = emitter.builder();
+    llvm::Value* target = emitter.pointer(step.results.at(0));
+    llvm::Value* sources = emitter.pointer(step.operands.at(2));
+    llvm::Value* positions_indices = emitter.pointer(step.operands.at(1));
+    const FunctionEmitter::PartRange range = emitter.part_range(rows, part, parts);
+    emitter.for_range(positions, [&](llvm::Value* n) {
+      llvm::Value* p = e.CreateSub(emitter.index(positions - 1), n);
+      llvm::Value* row = e.CreateSExt(
+          e.CreateLoad(e.getInt32Ty(), emitter.element_address(positions_indices, DType::i32, p)),
+          e.getInt64Ty());
+      llvm::Value* mine =
+          e.CreateAnd(e.CreateICmpSGE(row, range.begin), e.CreateICmpSLT(row, range.end));
+      emitter.if_then(mine, [&] {
+        emitter.copy_bytes(emitter.byte_address(target, e.CreateMul(row, emitter.index(row_bytes))),
+                           emitter.byte_address(sources, e.CreateMul(p, emitter.index(row_bytes))),
+                           emitter.index(row_bytes));
+      });
+    });
+  };
+  if (kernel.module().parallel_symbol().empty() || positions * row_bytes < kParallelGatherMinBytes)
+    return write_rows(kernel, nullptr, nullptr);
+  emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
+    write_rows(part, index, parts);
   });
 }
 
