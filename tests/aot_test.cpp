@@ -543,6 +543,26 @@ std::vector<std::string> entries_containing(const fs::path& folder, const std::s
   return found;
 }
 
+TEST_F(Aot, EntryPointsFlushDenormalsUnlessAskedToKeepThem) {
+  // By default every entry point sets MXCSR's FTZ and DAZ bits and restores the caller's word
+  // (ldmxcsr twice); --keep-denormals leaves the control word alone.
+  std::string model = source_path("examples/models/diabetes.forward.rnn");
+  for (bool keep : {false, true}) {
+    fs::path folder = scratch(keep ? "denormals_kept" : "denormals_flushed");
+    ProgramRun compiled = rnnc_driver("compile " + model + (keep ? " --keep-denormals" : "") +
+                                      " --name flushing -o " + (folder / "lib").string());
+    ASSERT_EQ(compiled.status, 0) << compiled.output;
+    ProgramRun code = run_program("objdump -d " + (folder / "lib" / "flushing.o").string());
+    ASSERT_EQ(code.status, 0) << code.output;
+    EXPECT_EQ(code.output.find("ldmxcsr") == std::string::npos, keep) << keep;
+  }
+  ProgramRun cuda = rnnc_driver("compile " + model + " --target cuda --keep-denormals -o " +
+                                scratch("denormals_cuda").string());
+  EXPECT_EQ(cuda.status, 1) << cuda.output;
+  EXPECT_NE(cuda.output.find("--keep-denormals applies only to --target cpu"), std::string::npos)
+      << cuda.output;
+}
+
 TEST_F(Aot, BadInputFailsClearlyAndLeavesNothing) {
   fs::path folder = scratch("bad");
   std::ofstream(folder / "broken.rnn") << "graph @broken {\n  %x = input() : f32[2\n}\n";

@@ -2,6 +2,7 @@
 // compile times (printed, never asserted), and the driver's --backend option.
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <xmmintrin.h>
 
 #include <algorithm>
 #include <chrono>
@@ -165,6 +166,70 @@ TEST(CpuBackend, LargeRowScattersAreSplitAcrossThePool) {
   std::string message = testerr::error_of([&] { executable->run(inputs, state); });
   EXPECT_NE(message.find("scatter_rows index out of range [0, 3000)"), std::string::npos)
       << message;
+}
+
+TEST(CpuBackend, DenormalsAreFlushedWhileRunningAndTheCallersModeIsKept) {
+  // Products below FLT_MIN (1e-20 * 1e-20) and denormal operands times 1e30: 0 with
+  // flush_denormals (the default: FTZ for results, DAZ for operands), the interpreter's IEEE
+  // values without; on 2^17 elements, so that the pool's workers compute parts too (they take
+  // the caller's control word with each region). The caller's MXCSR is the same after a run,
+  // also after one that fails (an index out of range).
+  if (!has_cpu()) GTEST_SKIP() << "built without the CPU backend";
+  const int64_t n = int64_t{1} << 17;
+  auto graph = std::make_unique<Graph>("denormals");
+  Value* a = graph->add_input("a", {DType::f32, {n}});
+  Value* b = graph->add_input("b", {DType::f32, {n}});
+  Value* c = graph->add_input("c", {DType::f32, {n}});
+  Value* table = graph->add_input("table", {DType::f32, {4, 1}});
+  Value* ids = graph->add_input("ids", {DType::i32, {1}});
+  graph->add_output("tiny", build::mul(a, b));
+  graph->add_output("scaled", build::mul(c, build::full_like(c, 1e30)));
+  graph->add_output("row", build::gather(table, ids));
+  std::vector<float> small(n), smaller(n), denormal(n);
+  for (int64_t i = 0; i < n; ++i) {
+    small[i] = 1e-20f;
+    smaller[i] = 1e-20f * static_cast<float>(1 + i % 7);
+    denormal[i] = 1e-40f * static_cast<float>(1 + i % 5);
+  }
+  Bindings inputs{{"a", Tensor::from_floats({n}, small)},
+                  {"b", Tensor::from_floats({n}, smaller)},
+                  {"c", Tensor::from_floats({n}, denormal)},
+                  {"table", Tensor::from_floats({4, 1}, {1, 2, 3, 4})},
+                  {"ids", Tensor::from_ints({1}, {2})}},
+      state;
+  const Bindings want = interp::run_graph(*graph, inputs, state);
+  ASSERT_GT(want.at("tiny").get(n - 1), 0.0);
+  ASSERT_GT(want.at("scaled").get(n - 1), 1e-11);
+  const unsigned int caller = _mm_getcsr();
+  for (bool flush : {true, false}) {
+    codegen::CompileOptions options;
+    options.flush_denormals = flush;
+    EXPECT_EQ(cpu::render_llvm_ir(*graph, options, false).find("llvm.x86.sse.ldmxcsr") !=
+                  std::string::npos,
+              flush);
+    auto executable = codegen::compile(*graph, "cpu", options);
+    // Several runs: in the first the caller may take every part before a sleeping worker
+    // wakes; then the worker spins and takes its part.
+    for (int run = 0; run < 8; ++run) {
+      Bindings got = executable->run(inputs, state);
+      EXPECT_EQ(_mm_getcsr(), caller) << flush;
+      int64_t flushed = 0;
+      for (int64_t i = 0; i < n; ++i)
+        flushed += (got.at("tiny").get(i) == 0) + (got.at("scaled").get(i) == 0);
+      EXPECT_EQ(flushed, flush ? 2 * n : 0) << flush << " run " << run;
+      for (const char* name : {"tiny", "scaled"}) {
+        if (!flush) {
+          EXPECT_LE(max_relative_difference(got.at(name), want.at(name)), 1e-6) << name;
+        }
+      }
+      EXPECT_EQ(got.at("row").get(0), 3.0);
+    }
+    Bindings bad = inputs;
+    bad["ids"] = Tensor::from_ints({1}, {4});
+    std::string message = testerr::error_of([&] { executable->run(bad, state); });
+    EXPECT_NE(message.find("gather index out of range"), std::string::npos) << message;
+    EXPECT_EQ(_mm_getcsr(), caller) << flush;
+  }
 }
 
 TEST(CpuBackend, RunIntoReusesTheOutputTensorsAndMatchesRun) {

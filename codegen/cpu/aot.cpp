@@ -55,8 +55,9 @@ AotResult compile_library(const ir::Graph& forward, const ir::Graph* train,
     objects.push_back({&programs[i], library.entries[i].symbol, &library.entries[i].errors,
                        &library.entries[i].arena_bytes});
   const std::string parallel_symbol = name + "_run_parallel";
-  std::string object = aot::emit_object(objects, name + "_initial_parameters", initial,
-                                        options.target_cpu, parallel_symbol);
+  std::string object =
+      aot::emit_object(objects, name + "_initial_parameters", initial, options.target_cpu,
+                       parallel_symbol, options.flush_denormals);
   int next_code = aot::kFirstProgramError;
   for (Entry& entry : library.entries) {
     entry.first_error_code = next_code;

@@ -26,6 +26,9 @@ struct AotOptions {
   /// The LLVM CPU the code is tuned for and may use the features of ("x86-64-v3", "znver4");
   /// empty: the CPU of this machine, with exactly its features.
   std::string target_cpu;
+  /// Flush denormal floats to zero while the library's entry points run (x86's FTZ and DAZ;
+  /// the caller's control word is restored on return). false: IEEE denormals.
+  bool flush_denormals = true;
   /// The C compiler that builds the runtime and links the libraries (`cc` by default).
   std::string c_compiler = "cc";
   /// Where the model came from, for the header's comment.

@@ -38,10 +38,12 @@ struct ObjectProgram {
 /// are not all zeros, at their CTensor::initial_offset); all hidden, so a shared library exports
 /// none of them. Code is tuned for `target_cpu` (empty: this machine's CPU); large generated
 /// products call `parallel_symbol` (render_parallel_source). Throws rnnc::Error when LLVM
-/// fails or the CPU name is unknown.
+/// fails or the CPU name is unknown. With `flush_denormals` every entry function computes
+/// with denormals flushed to zero (render_program).
 std::string emit_object(const std::vector<ObjectProgram>& programs,
                         const std::string& initial_symbol, const std::string& initial_bytes,
-                        const std::string& target_cpu, const std::string& parallel_symbol);
+                        const std::string& target_cpu, const std::string& parallel_symbol,
+                        bool flush_denormals);
 
 /// The embedded text of codegen/cpu/runtime/rnnc_parallel.h (cmake/EmbedText.cmake).
 const std::string& parallel_header_text();

@@ -90,7 +90,8 @@ std::unique_ptr<CpuExecutable> compile(const ir::Graph& graph,
   state->program = passes::plan_memory(*state->graph);
   state->times.planning = lap(start);
   auto context = std::make_unique<llvm::LLVMContext>();
-  RenderedProgram rendered = render_program(state->program, *context, *machine);
+  RenderedProgram rendered = render_program(state->program, *context, *machine, "rnnc_program",
+                                            "rnnc_run_parallel", options.flush_denormals);
   state->times.rendering = lap(start);
   int64_t bytes = std::max<int64_t>(arena_bytes(state->program, rendered), 1);
   optimize_module(*rendered.module, *machine);
@@ -114,7 +115,8 @@ std::string render_llvm_ir(const ir::Graph& graph, const codegen::CompileOptions
   auto copy = rnnc::aot::optimized_copy(graph, options.pipeline_level);
   ir::Program program = passes::plan_memory(*copy);
   llvm::LLVMContext context;
-  RenderedProgram rendered = render_program(program, context, *machine);
+  RenderedProgram rendered = render_program(program, context, *machine, "rnnc_program",
+                                            "rnnc_run_parallel", options.flush_denormals);
   if (optimized) optimize_module(*rendered.module, *machine);
   std::string text;
   llvm::raw_string_ostream stream(text);

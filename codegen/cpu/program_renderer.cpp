@@ -1,6 +1,8 @@
 #include "codegen/cpu/program_renderer.h"
 
 #include <llvm/IR/Function.h>
+#include <llvm/IR/Instructions.h>
+#include <llvm/IR/IntrinsicsX86.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/Support/raw_ostream.h>
@@ -1137,6 +1139,32 @@ class ProgramEmitter {
   llvm::Value* top_level_a_panels_ = nullptr;  ///< transposed A operands
 };
 
+/// MXCSR's flush-to-zero (results) and denormals-are-zero (operands) bits.
+constexpr uint32_t kFlushDenormals = 0x8000 | 0x0040;
+
+/// Makes `entry` compute with denormals flushed to zero and give the caller its own control
+/// word back at every return (the thread pool's workers take the caller's word with each
+/// region). On Intel cores every operation on a denormal costs a microcode assist of about a
+/// hundred cycles: a training step whose gradients had become that small ran 3x slower.
+void flush_denormals_while_running(llvm::Function& entry) {
+  llvm::Module& module = *entry.getParent();
+  llvm::BasicBlock& first = entry.getEntryBlock();
+  llvm::IRBuilder<> b(&first, first.getFirstInsertionPt());
+  llvm::Type* i32 = b.getInt32Ty();
+  llvm::Value* caller = b.CreateAlloca(i32, nullptr, "caller_mxcsr");
+  llvm::Value* flushing = b.CreateAlloca(i32, nullptr, "flushing_mxcsr");
+  llvm::Function* save = llvm::Intrinsic::getDeclaration(&module, llvm::Intrinsic::x86_sse_stmxcsr);
+  llvm::Function* load = llvm::Intrinsic::getDeclaration(&module, llvm::Intrinsic::x86_sse_ldmxcsr);
+  b.CreateCall(save, {caller});
+  b.CreateStore(b.CreateOr(b.CreateLoad(i32, caller), b.getInt32(kFlushDenormals)), flushing);
+  b.CreateCall(load, {flushing});
+  for (llvm::BasicBlock& block : entry)
+    if (auto* exit = llvm::dyn_cast_or_null<llvm::ReturnInst>(block.getTerminator())) {
+      b.SetInsertPoint(exit);
+      b.CreateCall(load, {caller});
+    }
+}
+
 }  // namespace
 
 int64_t arena_bytes(const ir::Program& program, const RenderedProgram& rendered) {
@@ -1145,7 +1173,7 @@ int64_t arena_bytes(const ir::Program& program, const RenderedProgram& rendered)
 
 RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& context,
                                const llvm::TargetMachine& machine, const std::string& symbol,
-                               const std::string& parallel_symbol) {
+                               const std::string& parallel_symbol, bool flush_denormals) {
   RenderedProgram rendered;
   rendered.symbol = symbol;
   rendered.module = std::make_unique<llvm::Module>(symbol, context);
@@ -1168,6 +1196,7 @@ RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& co
   entry->getArg(1)->setName("arena");
   entry->addParamAttr(1, llvm::Attribute::NoAlias);
   ProgramEmitter(module_context, entry).emit();
+  if (flush_denormals && machine.getTargetTriple().isX86()) flush_denormals_while_running(*entry);
   rendered.scratch_bytes = module_context.scratch_bytes();
 
   const std::string cpu = machine.getTargetCPU().str();

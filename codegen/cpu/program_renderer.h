@@ -40,10 +40,13 @@ int64_t arena_bytes(const ir::Program& program, const RenderedProgram& rendered)
 /// noalias where the plan keeps them apart; loops are real loops in the entry function. The
 /// module calls nothing of rnnc but `parallel_symbol` (the thread pool's entry point,
 /// codegen/cpu/runtime/rnnc_parallel.h; empty: every product stays on the calling thread):
-/// only libm, memcpy/memset and cblas_sgemm/cblas_dgemm.
+/// only libm, memcpy/memset and cblas_sgemm/cblas_dgemm. With `flush_denormals` (x86), the
+/// entry function computes with denormal results and operands flushed to zero (MXCSR's FTZ
+/// and DAZ) and restores the caller's control word before it returns.
 RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& context,
                                const llvm::TargetMachine& machine,
                                const std::string& symbol = "rnnc_program",
-                               const std::string& parallel_symbol = "rnnc_run_parallel");
+                               const std::string& parallel_symbol = "rnnc_run_parallel",
+                               bool flush_denormals = true);
 
 }  // namespace rnnc::cpu

@@ -31,7 +31,8 @@ namespace {
 
 const char* kCompileHelp =
     "usage: rnnc compile MODEL -o DIR [--name NAME] [-O0|-O1] [--target cpu|cuda]\n"
-    "                    [--target-cpu CPU] [--cuda-arch sm_XY] [--cuda-gemm C] [--cc CC]\n"
+    "                    [--target-cpu CPU] [--keep-denormals] [--cuda-arch sm_XY]\n"
+    "                    [--cuda-gemm C] [--cc CC]\n"
     "                    [--train-model TRAIN.rnn |\n"
     "                     --train --loss mse|bce|cross-entropy [--output NAME]\n"
     "                             [--optimizer SPEC] [--clip-norm X]]\n"
@@ -54,6 +55,9 @@ const char* kCompileHelp =
     "                      shape (auto, the default; the same as setting RNNC_CUDA_GEMM)\n"
     "  --target-cpu CPU    an LLVM CPU name (x86-64-v3, skylake-avx512, znver4, ...);\n"
     "                      default: this machine's CPU with exactly its features\n"
+    "  --keep-denormals    compute with IEEE denormal floats (default: flushed to zero while\n"
+    "                      the library runs, as TensorFlow does; on Intel cores every\n"
+    "                      operation on a denormal costs a microcode assist)\n"
     "  --cc CC             the C compiler building the runtime and libraries (default: $CC,\n"
     "                      else cc)\n"
     "  --train-model FILE  also compile FILE, a training step of the same model (text IR),\n"
@@ -150,7 +154,7 @@ int compile_command(int argc, char** argv) {
       parse_arguments(argc, pointers.data(), 2,
                       {"output-dir", "name", "O", "target", "target-cpu", "cuda-arch", "cuda-gemm",
                        "cc", "train-model", "loss", "output", "optimizer", "clip-norm"},
-                      {"train"});
+                      {"train", "keep-denormals"});
   if (arguments.positional.size() != 1)
     throw Error("expected one model file\n\n" + std::string(kCompileHelp));
   if (!arguments.has("output-dir"))
@@ -166,6 +170,8 @@ int compile_command(int argc, char** argv) {
     throw Error("--target expects cpu or cuda, got '" + target + "'");
   if (target == "cuda" && arguments.has("target-cpu"))
     throw Error("--target-cpu applies only to --target cpu");
+  if (target == "cuda" && arguments.has("keep-denormals"))
+    throw Error("--keep-denormals applies only to --target cpu");
   if (target == "cpu" && arguments.has("cuda-arch"))
     throw Error("--cuda-arch applies only to --target cuda");
   if (target == "cpu" && arguments.has("cuda-gemm"))
@@ -218,6 +224,7 @@ int compile_command(int argc, char** argv) {
     options.name = name;
     options.pipeline_level = level;
     options.target_cpu = arguments.get("target-cpu");
+    options.flush_denormals = !arguments.has("keep-denormals");
     options.c_compiler = c_compiler;
     options.source_description = description;
     cpu::AotResult result = cpu::compile_library(*model.graph, train_graph.get(), model.parameters,
