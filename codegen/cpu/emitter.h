@@ -330,7 +330,8 @@ inline constexpr int64_t kParallelPackMinElements = int64_t{1} << 18;
 /// Elementwise steps computing at least this many ops (elements times the ops of a fused
 /// body) are split by their outermost dimension across the thread pool.
 inline constexpr int64_t kParallelElementwiseMinWork = int64_t{1} << 16;
-/// Gathers copying at least this many bytes are split by positions across the thread pool.
+/// Gathers (split by positions) and row scatters (split by table rows) moving at least this
+/// many bytes run across the thread pool.
 inline constexpr int64_t kParallelGatherMinBytes = int64_t{1} << 18;
 /// Whether matmul `node` is rendered as a generated, register-tiled loop nest rather than a
 /// cblas call (f32/f64, small; a transposed B only when `b_packed`).

@@ -2,6 +2,7 @@
 // copy per part), and gather / scatter-add / coalesce-rows / scatter-rows with their indices
 // checked at run time.
 #include <cassert>
+#include <functional>
 
 #include "codegen/cpu/emitter.h"
 
@@ -87,6 +88,17 @@ void add_row(KernelEmitter& kernel, llvm::Value* to, llvm::Value* from, DType dt
     llvm::Value* sum = b.CreateLoad(type, slot);
     b.CreateStore(dtype == DType::i32 ? b.CreateAdd(sum, update) : b.CreateFAdd(sum, update), slot);
   });
+}
+
+/// Emits `body` (rows of a gather or scatter: part `part` of `parts`, or all of them when
+/// both are null) on the calling thread, or across the thread pool when it moves
+/// kParallelGatherMinBytes or more.
+void emit_rows_split_when_large(
+    KernelEmitter& kernel, int64_t bytes,
+    const std::function<void(KernelEmitter&, llvm::Value* part, llvm::Value* parts)>& body) {
+  if (kernel.module().parallel_symbol().empty() || bytes < kParallelGatherMinBytes)
+    return body(kernel, nullptr, nullptr);
+  emit_parallel_parts(kernel, body);
 }
 
 }  // namespace
@@ -209,11 +221,7 @@ void emit_gather(KernelEmitter& kernel) {
   };
   // Large gathers (an embedding's rows for a batch of sequences) on the pool: each row is a
   // cache miss away in a large table.
-  if (kernel.module().parallel_symbol().empty() || count * row_bytes < kParallelGatherMinBytes)
-    return gather(kernel, nullptr, nullptr);
-  emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
-    gather(part, index, parts);
-  });
+  emit_rows_split_when_large(kernel, count * row_bytes, gather);
 }
 
 void emit_scatter_add(KernelEmitter& kernel) {
@@ -331,11 +339,7 @@ void emit_scatter_rows(KernelEmitter& kernel) {
       });
     });
   };
-  if (kernel.module().parallel_symbol().empty() || positions * row_bytes < kParallelGatherMinBytes)
-    return write_rows(kernel, nullptr, nullptr);
-  emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
-    write_rows(part, index, parts);
-  });
+  emit_rows_split_when_large(kernel, positions * row_bytes, write_rows);
 }
 
 }  // namespace rnnc::cpu
