@@ -58,6 +58,29 @@ TEST(Driver, RunWritesOutputs) {
   EXPECT_EQ(y.to_doubles(), (std::vector<double>{6, 15}));
 }
 
+TEST(Driver, RunFlushesDenormalsUnlessAskedToKeepThem) {
+  // Denormal inputs (DAZ) give 0 on the cpu backend by default; --keep-denormals gives the
+  // interpreter's IEEE sums (3e-39, itself denormal).
+#ifndef RNNC_HAVE_CPU
+  GTEST_SKIP() << "no cpu backend in this build";
+#endif
+  std::string x = ::testing::TempDir() + "rnnc_driver_denormal_x.npy";
+  write_npy(x, Tensor::from_floats({2, 3}, {1e-39f, 1e-39f, 1e-39f, 1e-39f, 1e-39f, 1e-39f}));
+  for (bool keep : {false, true}) {
+    std::string out = ::testing::TempDir() + "rnnc_driver_denormal_out" + (keep ? "_kept" : "");
+    Outcome outcome =
+        run_driver("run " + temp_file("ok.rnn", kModel) + " --backend cpu --input x=" + x +
+                   (keep ? " --keep-denormals" : "") + " --output-dir " + out);
+    ASSERT_EQ(outcome.status, 0) << outcome.output;
+    for (double y : read_npy(out + "/y.npy").to_doubles()) {
+      if (keep)
+        EXPECT_NEAR(y, 3e-39, 1e-44);
+      else
+        EXPECT_EQ(y, 0.0);
+    }
+  }
+}
+
 TEST(Driver, UnknownOpNamesFileAndLine) {
   std::string model = kModel;
   model.replace(model.find("matmul("), 6, "matmull");

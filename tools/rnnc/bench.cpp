@@ -17,7 +17,7 @@ namespace {
 const char* kBenchHelp =
     "usage: rnnc bench MODEL [--input NAME=FILE.npy ...] [--param NAME=FILE.npy ...]\n"
     "                  [--backend NAME] [-O<level>] [--min-time SECONDS] [--warmup N]\n"
-    "                  [--seed N]\n"
+    "                  [--seed N] [--keep-denormals]\n"
     "\n"
     "Compiles MODEL (text IR or ONNX) for a backend, reporting the compile time, then runs it\n"
     "over and over and reports the median and minimum time per run and the runs per second.\n"
@@ -30,7 +30,7 @@ const char* kBenchHelp =
     "  --backend NAME       'interp' or 'cpu' (the default where this build has it)\n"
     "  -O<level>            the optimization level compiled with (default -O1)\n"
     "  --min-time SECONDS   keep running until this much time is measured (default 1)\n"
-    "  --warmup N           untimed runs first (default 3)\n"
+    "  --warmup N           untimed runs first (default 3)\n" RNNC_KEEP_DENORMALS_HELP
     "\n"
     "The last line sums it up for scripts: RESULT backend=... compile_ms=... runs=...\n"
     "median_ms=... min_ms=... runs_per_s=...\n";
@@ -90,7 +90,8 @@ void generate_inputs(const ir::Graph& graph, uint64_t seed, Bindings& inputs) {
 int bench_command(int argc, char** argv) {
   if (wants_help(argc, argv)) return std::fputs(kBenchHelp, stdout), 0;
   Arguments arguments = parse_arguments(
-      argc, argv, 2, {"input", "param", "seed", "backend", "min-time", "warmup", "O"}, {});
+      argc, argv, 2, {"input", "param", "seed", "backend", "min-time", "warmup", "O"},
+      {"keep-denormals"});
   std::string path = model_path(arguments, kBenchHelp);
   std::string backend = chosen_backend(arguments);
   double min_time = positive_seconds(arguments, "min-time", 1.0);
@@ -106,8 +107,7 @@ int bench_command(int argc, char** argv) {
   auto milliseconds = [](Clock::duration duration) {
     return std::chrono::duration<double, std::milli>(duration).count();
   };
-  codegen::CompileOptions options;
-  options.pipeline_level = "O" + arguments.get("O", "1");
+  codegen::CompileOptions options = compile_options(arguments);
   Clock::time_point compile_start = Clock::now();
   auto executable = codegen::compile(*model.graph, backend, options);
   double compile_ms = milliseconds(Clock::now() - compile_start);

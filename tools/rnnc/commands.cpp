@@ -25,7 +25,8 @@ namespace {
 
 const char* kRunHelp =
     "usage: rnnc run MODEL --input NAME=FILE.npy ... [--param NAME=FILE.npy ...]\n"
-    "                [--seed N] [--backend NAME] [--save-params] --output-dir DIR\n"
+    "                [--seed N] [--backend NAME] [--keep-denormals] [--save-params]\n"
+    "                --output-dir DIR\n"
     "\n"
     "Runs the model's graph once and writes each graph output to DIR/<output name>.npy.\n"
     "MODEL is text IR (.rnn) or ONNX (.onnx); an ONNX model's initializers are its\n"
@@ -36,7 +37,8 @@ const char* kRunHelp =
     "i32 (a value out of the i32 range is an error), float64 arrays are not converted.\n"
     "Parameters not given with --param are initialized as the model declares (init, seed),\n"
     "with --seed added to every seed. Updates (a training step) are applied and, with\n"
-    "--save-params, every parameter is written to DIR/params/<name>.npy.\n";
+    "--save-params, every parameter is written to DIR/params/<name>.npy.\n"
+    "\n" RNNC_KEEP_DENORMALS_HELP;
 
 /// Value `name` of `graph` when a node of `kind` (an input, a parameter) produces it.
 const ir::Value* find_of_kind(const ir::Graph& graph, const std::string& name, ir::OpKind kind) {
@@ -99,6 +101,13 @@ std::pair<std::string, std::string> split_binding(const std::string& text, const
 std::string chosen_backend(const Arguments& arguments) {
   // codegen::compile names the available backends when the choice is not one of them.
   return arguments.get("backend", codegen::default_backend());
+}
+
+codegen::CompileOptions compile_options(const Arguments& arguments) {
+  codegen::CompileOptions options;
+  if (arguments.has("O")) options.pipeline_level = "O" + arguments.get("O");
+  options.flush_denormals = !arguments.has("keep-denormals");
+  return options;
 }
 
 uint64_t unsigned_option(const Arguments& arguments, const char* option, uint64_t fallback) {
@@ -206,8 +215,9 @@ void write_tensors(const std::filesystem::path& directory, const Bindings& tenso
 
 int run_command(int argc, char** argv) {
   if (wants_help(argc, argv)) return std::fputs(kRunHelp, stdout), 0;
-  Arguments arguments = parse_arguments(
-      argc, argv, 2, {"input", "param", "seed", "backend", "output-dir"}, {"save-params"});
+  Arguments arguments =
+      parse_arguments(argc, argv, 2, {"input", "param", "seed", "backend", "output-dir"},
+                      {"save-params", "keep-denormals"});
   std::string backend = chosen_backend(arguments);
   if (!arguments.has("output-dir"))
     throw Error(std::string("--output-dir is required\n\n") + kRunHelp);
@@ -222,7 +232,8 @@ int run_command(int argc, char** argv) {
   if (arguments.has("save-params"))
     params_directory = prepare_output_directory((directory / "params").string(), "save-params");
 
-  Bindings outputs = codegen::compile(*model.graph, backend)->run(inputs, state);
+  Bindings outputs =
+      codegen::compile(*model.graph, backend, compile_options(arguments))->run(inputs, state);
 
   write_tensors(directory, outputs);
   if (arguments.has("save-params")) write_tensors(params_directory, state);

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "codegen/backend.h"
 #include "ir/graph.h"
 #include "runtime/tensor.h"
 #include "tools/rnnc/arguments.h"
@@ -60,6 +61,17 @@ std::pair<std::string, std::string> split_binding(const std::string& text, const
 /// The backend --backend names, checked against those of this build; by default "cpu" where
 /// this build has it, else "interp".
 std::string chosen_backend(const Arguments& arguments);
+
+/// The compile options of --keep-denormals (run, train, bench: IEEE denormals on the cpu
+/// backend instead of flushing them to zero) and, where the command takes it, -O<level>.
+codegen::CompileOptions compile_options(const Arguments& arguments);
+
+/// The help lines of --keep-denormals, a string literal shared by the help of run, train and
+/// bench.
+#define RNNC_KEEP_DENORMALS_HELP                                                              \
+  "  --keep-denormals     cpu: compute with IEEE denormal floats (default: flushed to zero\n" \
+  "                       while compiled code runs; on Intel cores every operation on a\n"    \
+  "                       denormal costs a microcode assist)\n"
 
 /// Parses option `option`'s value as a non-negative integer (`fallback` when absent).
 uint64_t unsigned_option(const Arguments& arguments, const char* option, uint64_t fallback);

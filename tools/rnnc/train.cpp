@@ -23,7 +23,7 @@ const char* kTrainHelp =
     "usage: rnnc train MODEL.train.rnn --data NAME=FILE.npy ... [--epochs N]\n"
     "                  [--batch-size B] [--no-shuffle] [--seed S] [--backend NAME]\n"
     "                  [--param NAME=FILE.npy ...] [--save-params DIR]\n"
-    "                  [--curve FILE.csv] [--curve-svg FILE.svg] [--quiet]\n"
+    "                  [--curve FILE.csv] [--curve-svg FILE.svg] [--quiet] [--keep-denormals]\n"
     "\n"
     "Trains a model with its training-step graph: a graph with updates (the optimizer's) and\n"
     "a scalar output 'loss', as examples/models/*.train.rnn. Each --data names a graph input\n"
@@ -38,7 +38,8 @@ const char* kTrainHelp =
     "                       batch size is the one the graph was generated with)\n"
     "  --no-shuffle         keep the examples in order\n"
     "  --seed S             seeds the shuffles and is added to every initializer's seed\n"
-    "  --backend NAME       'interp' or 'cpu' (the default where this build has it)\n"
+    "  --backend NAME       'interp' or 'cpu' (the default where this build has "
+    "it)\n" RNNC_KEEP_DENORMALS_HELP
     "  --param NAME=FILE    start parameter NAME (or optimizer state) from FILE.npy\n"
     "  --save-params DIR    write every final parameter and optimizer state to\n"
     "                       DIR/<name>.npy (reload them with --param)\n"
@@ -213,7 +214,7 @@ int train_command(int argc, char** argv) {
   Arguments arguments = parse_arguments(argc, argv, 2,
                                         {"data", "epochs", "batch-size", "seed", "backend", "param",
                                          "save-params", "curve", "curve-svg"},
-                                        {"no-shuffle", "quiet"});
+                                        {"no-shuffle", "quiet", "keep-denormals"});
   std::string path = model_path(arguments, kTrainHelp);
   std::string backend = chosen_backend(arguments);
   int64_t epochs = static_cast<int64_t>(unsigned_option(arguments, "epochs", 10));
@@ -242,7 +243,7 @@ int train_command(int argc, char** argv) {
   if (!svg_path.empty()) svg_file = open_output(svg_path, "curve-svg");
 
   Clock::time_point compile_start = Clock::now();
-  auto executable = codegen::compile(*model.graph, backend);
+  auto executable = codegen::compile(*model.graph, backend, compile_options(arguments));
   double compile_seconds = seconds_since(compile_start);
   const int64_t steps_per_epoch = dataset.size() / batch;
   const int64_t dropped = dataset.size() % batch;
