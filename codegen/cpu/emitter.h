@@ -401,9 +401,9 @@ llvm::Value* emit_exp_f32(llvm::IRBuilder<>& builder, llvm::Value* x);
 llvm::Value* emit_log_f32(llvm::IRBuilder<>& builder, llvm::Value* x);
 llvm::Value* emit_tanh_f32(llvm::IRBuilder<>& builder, llvm::Value* x);
 /// numerator / divisor for a divisor of at least 1 or +inf (a sigmoid's 1 + e^-x, a tanh's
-/// e^2x + 1), in f32: allowed to become the target's reciprocal estimate with one Newton
-/// step ("reciprocal-estimates" on every function, render_program), at most 2 ulp off
-/// instead of a divide's 10-cycle throughput; an infinite divisor gives exactly 0.
+/// e^2x + 1), in f32: allowed to become the target's reciprocal estimate with Newton steps
+/// ("reciprocal-estimates" on every function, render_program) instead of a division; an
+/// infinite divisor gives exactly 0.
 llvm::Value* emit_quotient_f32(llvm::IRBuilder<>& builder, llvm::Value* numerator,
                                llvm::Value* divisor);
 

@@ -302,15 +302,17 @@ void emit_scatter_rows(KernelEmitter& kernel) {
   llvm::Value* table = kernel.pointer(step.operands.at(0));
   llvm::Value* indices = kernel.pointer(step.operands.at(1));
   llvm::Value* result = kernel.pointer(step.results.at(0));
-  auto row_of = [&](llvm::Value* p) {
-    return b.CreateSExt(
-        b.CreateLoad(b.getInt32Ty(), kernel.element_address(indices, DType::i32, p)),
-        b.getInt64Ty());
+  // Position p's row of the table, read through `emitter` (the kernel or a part of it).
+  auto row_of = [&](KernelEmitter& emitter, llvm::Value* index_pointer, llvm::Value* p) {
+    llvm::IRBuilder<>& e = emitter.builder();
+    return e.CreateSExt(
+        e.CreateLoad(e.getInt32Ty(), emitter.element_address(index_pointer, DType::i32, p)),
+        e.getInt64Ty());
   };
   // Every index is checked before anything is written: the result may be the table itself
   // (an update in place), which a failed step must leave as it was.
   kernel.for_range(positions, [&](llvm::Value* p) {
-    kernel.fail_if(b.CreateICmpUGE(row_of(p), kernel.index(rows)), code);
+    kernel.fail_if(b.CreateICmpUGE(row_of(kernel, indices, p), kernel.index(rows)), code);
   });
   kernel.if_then(b.CreateICmpNE(result, table), [&] {
     kernel.copy_bytes(result, table,
@@ -323,13 +325,11 @@ void emit_scatter_rows(KernelEmitter& kernel) {
     llvm::IRBuilder<>& e = emitter.builder();
     llvm::Value* target = emitter.pointer(step.results.at(0));
     llvm::Value* sources = emitter.pointer(step.operands.at(2));
-    llvm::Value* positions_indices = emitter.pointer(step.operands.at(1));
+    llvm::Value* row_indices = emitter.pointer(step.operands.at(1));
     const FunctionEmitter::PartRange range = emitter.part_range(rows, part, parts);
     emitter.for_range(positions, [&](llvm::Value* n) {
       llvm::Value* p = e.CreateSub(emitter.index(positions - 1), n);
-      llvm::Value* row = e.CreateSExt(
-          e.CreateLoad(e.getInt32Ty(), emitter.element_address(positions_indices, DType::i32, p)),
-          e.getInt64Ty());
+      llvm::Value* row = row_of(emitter, row_indices, p);
       llvm::Value* mine =
           e.CreateAnd(e.CreateICmpSGE(row, range.begin), e.CreateICmpSLT(row, range.end));
       emitter.if_then(mine, [&] {

@@ -63,11 +63,10 @@ llvm::Value* transcendental(llvm::IRBuilder<>& b, ModuleContext& module, OpKind 
   if (kind == OpKind::Sqrt) return b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x);
   if (kind == OpKind::Tanh) return single ? emit_tanh_f32(b, x) : call_libm(b, module, "tanh", {x});
   if (kind == OpKind::Sigmoid) {
-    if (single)
-      return emit_quotient_f32(b, one_like(x),
-                               b.CreateFAdd(one_like(x), emit_exp_f32(b, b.CreateFNeg(x))));
-    llvm::Value* e = b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, b.CreateFNeg(x));
-    return b.CreateFDiv(one_like(x), b.CreateFAdd(one_like(x), e));
+    llvm::Value* e = single ? emit_exp_f32(b, b.CreateFNeg(x))
+                            : b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, b.CreateFNeg(x));
+    llvm::Value* divisor = b.CreateFAdd(one_like(x), e);
+    return single ? emit_quotient_f32(b, one_like(x), divisor) : b.CreateFDiv(one_like(x), divisor);
   }
   assert(kind == OpKind::Pow && "not a transcendental op");
   return call_libm(b, module, single ? "powf" : "pow", {x, y});

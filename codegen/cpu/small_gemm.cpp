@@ -348,8 +348,6 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
   const ir::Node& node = *step.node;
   GemmShape shape = gemm_shape(node);
   if (b_packed) shape.tb = false;
-  const std::string vector_width = std::to_string(kernel.module().vector_bytes() * 8);
-  kernel.function()->addFnAttr("min-legal-vector-width", vector_width);
   const ir::DType dtype = node.result()->dtype();
   ModuleContext& module = kernel.module();
   const ir::BufferId a = step.operands.at(0), b = step.operands.at(1);
@@ -387,7 +385,6 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
     return;
   }
   emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
-    part.function()->addFnAttr("min-legal-vector-width", vector_width);
     GemmEmitter(part, shape, dtype, b_packed, a_packed)
         .emit(part.pointer(a), part.pointer(b), destinations(part), pointers(part), index, parts);
   });
