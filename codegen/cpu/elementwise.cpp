@@ -44,8 +44,10 @@ class ExpressionEmitter {
 
   /// Binds the step's operands and results and finds the loaded leaves and the merged
   /// dimensions (no code yet). `reduced`: the one result is reduced, not stored (its layout
-  /// does not constrain the merged dimensions).
-  void analyze(bool reduced = false) {
+  /// does not constrain the merged dimensions). `by_rows`: the first dimension stays a
+  /// merged dimension of its own (for emit_rows).
+  void analyze(bool reduced = false, bool by_rows = false) {
+    by_rows_ = by_rows;
     const ir::Step& step = step_;
     const ir::Node& node = *step.node;
     if (node.kind() == OpKind::Fused) {
@@ -132,26 +134,20 @@ class ExpressionEmitter {
   /// of the outermost merged dimension (in multiples of kGrain elements when it is the only
   /// one, so that the vectorized loop keeps whole vectors).
   void emit(llvm::Value* part = nullptr, llvm::Value* parts = nullptr) {
-    IndexMap identity = identity_map();
-    for_each_element(part, parts, [&] {
-      // Every result is computed before any is stored: a result may overwrite an operand in
-      // place (program.h), which the other results may still read.
-      std::vector<llvm::Value*> results;
-      for (const auto& [value, buffer] : outputs_) results.push_back(evaluate(value, identity));
-      for (const auto& [index, source] : copies_) {
-        Leaf& leaf = leaves_[index];
-        if (!leaf.base) leaf.base = kernel_.pointer(source);
-        results.push_back(b_.CreateLoad(kernel_.module().element_type(leaf.dtype), address(leaf)));
-      }
-      for (Store& store : stores_) {
-        Leaf& leaf = store.leaf;
-        if (!leaf.base)
-          leaf.base = store.view
-                          ? kernel_.element_address(kernel_.pointer(store.view->buffer), leaf.dtype,
-                                                    kernel_.index(store.view->offset))
-                          : kernel_.pointer(store.buffer);
-        b_.CreateStore(results[store.output], address(leaf));
-      }
+    for_each_element(part, parts, [&] { store_element(); });
+  }
+
+  /// After analyze(false, true): the loop nest over rows [begin, end) (i64 values) of the
+  /// first dimension, every index of the others.
+  void emit_rows(llvm::Value* begin, llvm::Value* end) {
+    assert(by_rows_ && !space_.empty() && space_[0] > 1);
+    const ir::Shape inner(merged_sizes_.begin() + 1, merged_sizes_.end());
+    kernel_.for_between(begin, end, [&](llvm::Value* row) {
+      kernel_.for_shape(inner, [&](const std::vector<llvm::Value*>& rest) {
+        indices_ = {row};
+        indices_.insert(indices_.end(), rest.begin(), rest.end());
+        store_element();
+      });
     });
   }
 
@@ -177,6 +173,29 @@ class ExpressionEmitter {
   static constexpr int64_t kGrain = 64;
 
  private:
+  /// The results (and copies) at the current index, stored. Every result is computed before
+  /// any is stored: a result may overwrite an operand in place (program.h), which the other
+  /// results may still read.
+  void store_element() {
+    IndexMap identity = identity_map();
+    std::vector<llvm::Value*> results;
+    for (const auto& [value, buffer] : outputs_) results.push_back(evaluate(value, identity));
+    for (const auto& [index, source] : copies_) {
+      Leaf& leaf = leaves_[index];
+      if (!leaf.base) leaf.base = kernel_.pointer(source);
+      results.push_back(b_.CreateLoad(kernel_.module().element_type(leaf.dtype), address(leaf)));
+    }
+    for (Store& store : stores_) {
+      Leaf& leaf = store.leaf;
+      if (!leaf.base)
+        leaf.base = store.view
+                        ? kernel_.element_address(kernel_.pointer(store.view->buffer), leaf.dtype,
+                                                  kernel_.index(store.view->offset))
+                        : kernel_.pointer(store.buffer);
+      b_.CreateStore(results[store.output], address(leaf));
+    }
+  }
+
   /// The index map of the index space itself.
   IndexMap identity_map() const {
     IndexMap identity(space_.size());
@@ -283,7 +302,7 @@ class ExpressionEmitter {
     std::vector<std::vector<int64_t>> groups;  // index-space dimensions per merged dimension
     for (size_t d = 0; d < space_.size(); ++d) {
       if (space_[d] == 1) continue;
-      bool contiguous = !groups.empty();
+      bool contiguous = !groups.empty() && !(by_rows_ && d == 1);
       if (contiguous) {
         size_t previous = groups.back().back();
         for (const Leaf& leaf : leaves_)
@@ -393,6 +412,7 @@ class ExpressionEmitter {
   std::vector<Store> stores_;
   /// The copies the step makes: the leaf loading each source, and the source.
   std::vector<std::pair<size_t, ir::BufferId>> copies_;
+  bool by_rows_ = false;  ///< the first dimension merged with no other (analyze)
   ir::Shape merged_sizes_;
   std::vector<llvm::Value*> indices_;
   std::map<Key, llvm::Value*> computed_;
@@ -413,6 +433,13 @@ void emit_elementwise(KernelEmitter& kernel) {
     slice.analyze();
     slice.emit(index, parts);
   });
+}
+
+void emit_elementwise_rows(KernelEmitter& kernel, const ir::Step& step, llvm::Value* begin,
+                           llvm::Value* end) {
+  ExpressionEmitter rows(kernel, step);
+  rows.analyze(false, true);
+  rows.emit_rows(begin, end);
 }
 
 llvm::Value* emit_reduced_expression(KernelEmitter& kernel, const ir::Step& producer, OpKind kind,

@@ -137,6 +137,19 @@ class ModuleContext {
   /// elementwise step.
   std::map<const ir::Step*, const ir::Step*>& reduced_expressions() { return reduced_expressions_; }
 
+  /// Recurrent steps' gate math computed in the parallel region of the product next to it
+  /// (fuse_gate_math in program_renderer.cpp), by matmul step: the elementwise step, of rank 2
+  /// with the product's rows, reads and writes only rows at the index it computes (the gates'
+  /// slices read in place among them), and the product's parts split C by rows. So each part
+  /// computes every column of its rows of the gates and then the gate math of those rows, from
+  /// its own cache; or, `first` (a backward step), the gate math of its rows and then the
+  /// product of those rows.
+  struct GateMath {
+    const ir::Step* elementwise = nullptr;
+    bool first = false;  ///< the gate math comes before the product (a backward step's)
+  };
+  std::map<const ir::Step*, GateMath>& gate_math() { return gate_math_; }
+
   /// Reserves `bytes` of scratch memory, which the entry function finds after the program's
   /// arena (at Program::arena_bytes rounded up to Program::kAlignment); returns its offset
   /// from the scratch start (aligned to Program::kAlignment).
@@ -159,6 +172,7 @@ class ModuleContext {
   std::map<ir::BufferId, std::vector<StridedView>> concat_views_;
   std::map<const ir::Step*, const ir::Step*> reduced_expressions_;
   std::map<const ir::Step*, std::vector<ElementwiseCopy>> elementwise_copies_;
+  std::map<const ir::Step*, GateMath> gate_math_;
   std::string parallel_symbol_;
   int64_t scratch_bytes_ = 0;
 };
@@ -255,6 +269,10 @@ class KernelEmitter : public FunctionEmitter {
 // Kernel emitters, one per step kind (each in its own file). They emit the body of a kernel
 // function; the caller finishes it.
 void emit_elementwise(KernelEmitter& kernel);
+/// Emits, in `kernel` (whose arguments hold the step's buffers), rows [begin, end) (i64
+/// values) of rank-2 elementwise step `step` (ModuleContext::gate_math).
+void emit_elementwise_rows(KernelEmitter& kernel, const ir::Step& step, llvm::Value* begin,
+                           llvm::Value* end);
 void emit_matmul(KernelEmitter& kernel);
 void emit_reduce(KernelEmitter& kernel);
 void emit_gather(KernelEmitter& kernel);
@@ -325,6 +343,11 @@ inline constexpr int64_t kTopLevelPackMinRows = 64;
 /// cache (from 2^20 down to 2^17, serving LSTM inference went from 2.0 to 0.85 ms, GRU
 /// forward+backward from 4.6 to 2.3 ms; the tiny model's products stay on one core).
 inline constexpr int64_t kParallelGemmMinMacs = int64_t{1} << 17;
+/// Recurrent products whose gate math runs in their parallel region (ModuleContext::gate_math)
+/// have at least this many rows (two register tiles for each of two parts) and at most this
+/// many bytes of packed B: each part streams all of them every step.
+inline constexpr int64_t kGateMathMinRows = 16;
+inline constexpr int64_t kGateMathMaxPanelBytes = int64_t{1} << 20;
 /// Packed operands of at least this many elements are packed on the thread pool.
 inline constexpr int64_t kParallelPackMinElements = int64_t{1} << 18;
 /// Elementwise steps computing at least this many ops (elements times the ops of a fused

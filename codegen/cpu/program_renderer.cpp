@@ -648,6 +648,108 @@ class ProgramEmitter {
     return true;
   }
 
+  /// A recurrent step's gate math, the elementwise step right after a product (only slices
+  /// read in place and a sum the product computes between them), is computed in the product's
+  /// parallel region when everything both steps read and write is either shared and never
+  /// written (the weights, a bias) or a matrix of the product's rows accessed at one row
+  /// index at a time (ModuleContext::gate_math): the parts split C by rows, and each part then
+  /// applies the gate math to its rows from its own cache. One hand-off per step instead of
+  /// two. Each part streams all of B's panels, so only products whose panels fit a core's
+  /// cache (kGateMathMaxPanelBytes) take it, with rows enough for two parts.
+  void fuse_gate_math(const std::vector<ir::Step>& body) {
+    if (module_.parallel_symbol().empty()) return;
+    for (size_t i = 0; i < body.size(); ++i) {
+      const ir::Step& product = body[i];
+      if (product.kind != StepKind::matmul || product.node == nullptr ||
+          !module_.packed_b_steps().count(&product) || module_.product_slices().count(&product) ||
+          product.node->attrs().get_int("transpose_a") != 0)
+        continue;
+      const ir::TensorType& type = program_.buffers.at(product.results.at(0)).type;
+      const BufferId b = product.operands.at(1);
+      if ((type.dtype != ir::DType::f32 && type.dtype != ir::DType::f64) || type.rank() != 2 ||
+          !generated_gemm_fits(*product.node, true) || type.shape[0] < kGateMathMinRows ||
+          type.num_elements() * program_.buffers.at(b).type.num_elements() / type.shape[1] <
+              kParallelGemmMinMacs ||
+          panel_bytes(b, product.node->attrs().get_int("transpose_b") != 0) >
+              kGateMathMaxPanelBytes)
+        continue;
+      // The nearest step after it, else before it, but for steps not emitted.
+      auto fits = [&](size_t k) {
+        if (k >= body.size() || body[k].kind != StepKind::elementwise ||
+            gate_products_.count(&body[k]) || module_.reduced_expressions().count(&body[k]))
+          return false;
+        const ir::Shape& space = body[k].node->result()->shape();
+        return space.size() == 2 && space[0] == type.shape[0] && rows_stay_apart(product, body[k]);
+      };
+      size_t after = i + 1, before = i - 1;
+      while (after < body.size() && elided_.count(&body[after])) ++after;
+      while (before < body.size() && elided_.count(&body[before])) --before;
+      const bool first = !fits(after);
+      if (first && !fits(before)) continue;
+      const ir::Step& gate = body[first ? before : after];
+      module_.gate_math()[&product] = {&gate, first};
+      gate_products_[&gate] = &product;
+      elided_.insert(&gate);
+    }
+  }
+
+  /// A buffer a step reads or writes: by rows (row r only where it computes row r), or shared.
+  struct RowAccess {
+    BufferId id = -1;
+    Extent extent;
+    bool by_rows = false;
+  };
+
+  /// Whether product `product` and elementwise step `gate` may run split by rows across
+  /// parts (fuse_gate_math): what one writes overlaps nothing either reads or writes but the
+  /// same buffer by rows, and the buffers taken by rows have the product's rows (the
+  /// elementwise step's results stored in place in a concat of those rows).
+  bool rows_stay_apart(const ir::Step& product, const ir::Step& gate,
+                       std::optional<BufferId> carry = std::nullopt) const {
+    const int64_t rows = program_.buffers.at(product.results.at(0)).type.shape[0];
+    std::vector<RowAccess> reads, writes;
+    auto add = [&](std::vector<RowAccess>& list, BufferId id, bool by_rows) {
+      list.push_back({id, extent(id), by_rows});
+    };
+    auto sum = module_.product_sums().find(&product);
+    add(reads, product.operands.at(0), true);
+    add(reads, product.operands.at(1), false);
+    add(writes, sum != module_.product_sums().end() ? sum->second.result : product.results.at(0),
+        true);
+    if (sum != module_.product_sums().end()) {
+      for (BufferId id : sum->second.addends) add(reads, id, true);
+      for (const ModuleContext::RowAddend& addend : sum->second.row_addends)
+        add(reads, addend.buffer, false);
+    }
+    for (BufferId id : gate.operands) add(reads, read_buffer(id), reads_in_step(gate, id));
+    for (BufferId id : gate.results)
+      for (BufferId written : written_buffers(id)) add(writes, written, true);
+    if (carry) add(writes, *carry, true);
+    auto copies = module_.elementwise_copies().find(&gate);
+    if (copies != module_.elementwise_copies().end())
+      for (const ModuleContext::ElementwiseCopy& copy : copies->second) {
+        add(reads, copy.source, true);
+        add(writes, copy.target, true);
+      }
+    // A concat taking a result stores it at its row index: along the last axis only.
+    for (BufferId id : gate.results) {
+      auto views = module_.concat_views().find(id);
+      if (views == module_.concat_views().end()) continue;
+      for (const ModuleContext::StridedView& view : views->second)
+        if (view.strides.empty() || view.offset >= view.strides[0]) return false;
+    }
+    for (const std::vector<RowAccess>* list : {&reads, &writes})
+      for (const RowAccess& access : *list)
+        if (access.by_rows && program_.buffers.at(access.id).type.shape.at(0) != rows) return false;
+    for (const RowAccess& write : writes)
+      for (const std::vector<RowAccess>* list : {&reads, &writes})
+        for (const RowAccess& other : *list)
+          if (&other != &write && overlap(write.extent, other.extent) &&
+              !(write.by_rows && other.by_rows && write.id == other.id))
+            return false;
+    return true;
+  }
+
   /// Whether elementwise step `step` reads buffer `id` only element by element, each at the
   /// index it computes (an operand of its result's shape, not broadcast in a fused body), so
   /// that it may overwrite `id` in place.
@@ -684,7 +786,7 @@ class ProgramEmitter {
       // with that result (whose step is elided and happens in the product).
       size_t p = body.size();
       for (size_t j = 0; j < body.size(); ++j) {
-        if (elided_.count(&body[j])) continue;
+        if (elided_.count(&body[j]) && !gate_products_.count(&body[j])) continue;
         auto sum = module_.product_sums().find(&body[j]);
         if ((sum != module_.product_sums().end() && sum->second.result == next) ||
             std::find(body[j].results.begin(), body[j].results.end(), next) !=
@@ -694,6 +796,14 @@ class ProgramEmitter {
       if (p == body.size()) continue;
       const ir::Step& producer = body[p];
       const Extent target = extent(carry);
+      // Gate math and a product split by rows (fuse_gate_math): the carry written in place
+      // must be one of their buffers taken by rows.
+      if (auto fused = gate_products_.find(&producer); fused != gate_products_.end()) {
+        if (!rows_stay_apart(*fused->second, producer, carry)) continue;
+      } else if (auto math = module_.gate_math().find(&producer);
+                 math != module_.gate_math().end()) {
+        if (!rows_stay_apart(producer, *math->second.elementwise, carry)) continue;
+      }
       std::vector<Extent> reads, writes;
       for (size_t j = p + 1; j < body.size(); ++j)
         if (!elided_.count(&body[j]) || std::find(body[j].results.begin(), body[j].results.end(),
@@ -821,12 +931,22 @@ class ProgramEmitter {
     }
     auto reduced = module_.reduced_expressions().find(&step);
     if (reduced != module_.reduced_expressions().end()) operands = reduced->second->operands;
-    auto copies = module_.elementwise_copies().find(&step);
-    if (copies != module_.elementwise_copies().end())
-      for (const ModuleContext::ElementwiseCopy& copy : copies->second) {
-        operands.push_back(copy.source);
-        results.push_back(copy.target);
-      }
+    // The gate math a product computes (fuse_gate_math): its buffers too.
+    auto gate = module_.gate_math().find(&step);
+    const ir::Step* math = gate == module_.gate_math().end() ? nullptr : gate->second.elementwise;
+    if (math) {
+      operands.insert(operands.end(), math->operands.begin(), math->operands.end());
+      results.insert(results.end(), math->results.begin(), math->results.end());
+    }
+    for (const ir::Step* maker : {&step, math}) {
+      if (!maker) continue;
+      auto copies = module_.elementwise_copies().find(maker);
+      if (copies != module_.elementwise_copies().end())
+        for (const ModuleContext::ElementwiseCopy& copy : copies->second) {
+          operands.push_back(copy.source);
+          results.push_back(copy.target);
+        }
+    }
     auto sliced = module_.product_slices().find(&step);
     if (sliced != module_.product_slices().end()) {  // the slices of the result: their buffers
       results.clear();
@@ -1078,6 +1198,7 @@ class ProgramEmitter {
       counters_[step.loop_id] = t;
       plan_steps(step.body);
       fold_loop_copies(step.body);
+      fuse_gate_math(step.body);
       if (!has_lengths) write_carries_in_place(step);
       emit_planned(step.body);
       for (size_t i = 0; i < step.body_outputs.size(); ++i) {
@@ -1130,6 +1251,8 @@ class ProgramEmitter {
   std::set<std::pair<const ir::Step*, size_t>> carried_in_place_;
   /// The body results that write_carries_in_place stores into carries (concat_views).
   std::set<BufferId> carried_views_;
+  /// The gate math steps that products compute (fuse_gate_math), with their product.
+  std::map<const ir::Step*, const ir::Step*> gate_products_;
   /// Concats that no step copies (pack_concat_parts), and the views of all of one: their
   /// parts, which the packs of products reading them as B read instead.
   std::map<BufferId, std::vector<BufferId>> concat_parts_;

@@ -92,9 +92,17 @@ class GemmEmitter {
   /// `destinations`: C, or (rank 2) matrices taking its columns in order, each starting at
   /// a column block (ModuleContext::product_slices).
   /// `addends`: matrices of C's shape the sums start from (ModuleContext::ProductSum).
+  /// `by_rows` (with a part, rank 2): the part-th of `parts` slices of C's row tiles instead,
+  /// every column (rows_of_part gives them).
   void emit(llvm::Value* a, llvm::Value* bm, const std::vector<Destination>& destinations,
             const std::vector<llvm::Value*>& addends, llvm::Value* part = nullptr,
-            llvm::Value* parts = nullptr) {
+            llvm::Value* parts = nullptr, bool by_rows = false) {
+    if (by_rows) {
+      const FunctionEmitter::PartRange tiles = kernel_.part_range(row_tiles(), part, parts);
+      tile_begin_ = tiles.begin;
+      tile_end_ = tiles.end;
+      rest_rows_ = tiles.last;
+    }
     kernel_.for_range(s_.batch, [&](llvm::Value* p) {
       a_ = kernel_.element_address(a, dtype_, b_.CreateMul(p, kernel_.index(s_.m * s_.k)));
       bmat_ = kernel_.element_address(bm, dtype_, b_.CreateMul(p, kernel_.index(s_.k * s_.n)));
@@ -113,7 +121,7 @@ class GemmEmitter {
         column_block(kernel_.index(full_blocks), kernel_.index(full_blocks * block), vectors,
                      rest - (vectors - 1) * lanes_);
       };
-      const auto [begin, end, last] = kernel_.part_range(full_blocks, part, parts);
+      auto [begin, end, last] = kernel_.part_range(full_blocks, by_rows ? nullptr : part, parts);
       for_row_blocks([&] {
         for (const Destination& d : destinations) {
           c_ = kernel_.element_address(d.matrix, dtype_,
@@ -136,7 +144,7 @@ class GemmEmitter {
   /// (row_begin_, row_count_; the last block may be shorter), or once for all rows.
   void for_row_blocks(const std::function<void()>& body) {
     const int64_t block = row_block_rows();
-    if (block >= s_.m) {
+    if (block >= s_.m || tile_begin_) {
       row_begin_ = kernel_.index(0);
       row_count_ = s_.m;
       return body();
@@ -162,6 +170,26 @@ class GemmEmitter {
   /// Column blocks (whole ones) of one batch entry.
   int64_t full_blocks() const { return s_.n / (vectors_ * lanes_); }
 
+  /// Row tiles of C, the last one possibly short.
+  int64_t row_tiles() const { return (s_.m + rows_ - 1) / rows_; }
+
+  /// The rows [begin, end) of C that part `part` of `parts` computes with `by_rows` (i64
+  /// values, in `kernel`).
+  static std::pair<llvm::Value*, llvm::Value*> rows_of_part(KernelEmitter& kernel,
+                                                            const GemmShape& shape,
+                                                            llvm::Value* part, llvm::Value* parts) {
+    const int64_t rows = tile_rows();
+    const FunctionEmitter::PartRange tiles =
+        kernel.part_range((shape.m + rows - 1) / rows, part, parts);
+    llvm::IRBuilder<>& b = kernel.builder();
+    auto row = [&](llvm::Value* tile) {
+      llvm::Value* first = b.CreateMul(tile, kernel.index(rows));
+      return b.CreateSelect(b.CreateICmpSLT(first, kernel.index(shape.m)), first,
+                            kernel.index(shape.m));
+    };
+    return {row(tiles.begin), row(tiles.end)};
+  }
+
  private:
   /// Columns [j0, j0 + (vectors - 1) * lanes + last_lanes) (column block `jb`) for every row.
   /// A long k range goes in slices of kGemmDepthSlice, all rows per slice, so that the slice
@@ -171,6 +199,21 @@ class GemmEmitter {
     llvm::Value* first = panels_ ? b_.CreateMul(jb, kernel_.index(s_.k * vectors_ * lanes_)) : j0;
     const int64_t row_stride = panels_ ? vectors_ * lanes_ : s_.n;
     auto all_rows = [&](const Depth& depth) {
+      if (tile_begin_) {  // the part's row tiles; the last one may be short
+        const int64_t full_tiles = s_.m / rows_;
+        llvm::Value* end = b_.CreateSelect(b_.CreateICmpSLT(tile_end_, kernel_.index(full_tiles)),
+                                           tile_end_, kernel_.index(full_tiles));
+        kernel_.for_between(tile_begin_, end, [&](llvm::Value* it) {
+          tile(b_.CreateMul(it, kernel_.index(rows_)), rows_, j0, first, row_stride, vectors,
+               last_lanes, depth);
+        });
+        if (const int64_t rest = s_.m - full_tiles * rows_; rest > 0)
+          kernel_.if_then(rest_rows_, [&] {
+            tile(kernel_.index(full_tiles * rows_), rest, j0, first, row_stride, vectors,
+                 last_lanes, depth);
+          });
+        return;
+      }
       const int64_t full_tiles = row_count_ / rows_;
       kernel_.for_range(full_tiles, [&](llvm::Value* it) {
         tile(b_.CreateAdd(row_begin_, b_.CreateMul(it, kernel_.index(rows_))), rows_, j0, first,
@@ -314,9 +357,14 @@ class GemmEmitter {
   bool panels_ = false, a_panels_ = false;
   int64_t lanes_ = 0, rows_ = 0, vectors_ = 0;
   llvm::Value *a_ = nullptr, *bmat_ = nullptr;
-  llvm::Value* c_ = nullptr;          ///< the current destination of C's columns
-  int64_t c_columns_ = 0;             ///< its columns
-  int64_t c_first_ = 0;               ///< the first of C's columns it takes
+  llvm::Value* c_ = nullptr;  ///< the current destination of C's columns
+  int64_t c_columns_ = 0;     ///< its columns
+  int64_t c_first_ = 0;       ///< the first of C's columns it takes
+  /// With by_rows: the part's row tiles [tile_begin_, tile_end_), and whether it takes the
+  /// short last one (i1).
+  llvm::Value* tile_begin_ = nullptr;
+  llvm::Value* tile_end_ = nullptr;
+  llvm::Value* rest_rows_ = nullptr;
   llvm::Value* row_begin_ = nullptr;  ///< the first row of the current row block
   int64_t row_count_ = 0;             ///< its rows
   std::vector<llvm::Value*> addends_;
@@ -376,6 +424,20 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
     }
     return values;
   };
+  auto gate_math = module.gate_math().find(&step);
+  if (gate_math != module.gate_math().end()) {
+    // Each part: all columns of its rows of C, and the gate math of those rows.
+    const ModuleContext::GateMath& math = gate_math->second;
+    emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
+      const auto [begin, end] = GemmEmitter::rows_of_part(part, shape, index, parts);
+      if (math.first) emit_elementwise_rows(part, *math.elementwise, begin, end);
+      GemmEmitter(part, shape, dtype, b_packed, a_packed)
+          .emit(part.pointer(a), part.pointer(b), destinations(part), pointers(part), index, parts,
+                true);
+      if (!math.first) emit_elementwise_rows(part, *math.elementwise, begin, end);
+    });
+    return;
+  }
   const bool parallel = !module.parallel_symbol().empty() &&
                         shape.m * shape.n * shape.k * shape.batch >= kParallelGemmMinMacs &&
                         GemmEmitter(kernel, shape, dtype, b_packed).full_blocks() >= 2;

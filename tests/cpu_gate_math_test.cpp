@@ -1,0 +1,168 @@
+// A recurrent step's gate math runs in the parallel region of the product next to it
+// (fuse_gate_math in codegen/cpu/program_renderer.cpp): the parts split the product by rows,
+// and each part applies the gate math to its rows, after its product in a forward step, before
+// it in a backward step. Checked for structure (the gate math has no kernel of its own once
+// the batch has rows enough) and against the interpreter, in process and with 1 to 4 pool
+// threads, whose parts get uneven row tiles (18 rows: five tiles of 4, the last one short).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "codegen/interp/interpreter.h"
+#include "frontend/recurrent.h"
+#include "ir/builder.h"
+#include "ir/printer.h"
+#include "passes/autodiff.h"
+#include "runtime/initializers.h"
+#include "runtime/npy.h"
+#include "tests/support/compare.h"
+#include "tests/support/programs.h"
+#include "tests/support/random_values.h"
+
+#ifdef RNNC_HAVE_CPU
+#include "codegen/cpu/cpu_backend.h"
+
+namespace rnnc {
+namespace {
+
+using ir::Graph;
+using ir::Value;
+using nn::CellKind;
+namespace build = ir::build;
+
+constexpr int64_t kSteps = 5, kInput = 8;
+
+/// A layer of `cell` (f64, kSteps x `batch`, `hidden` units) and its outputs; with
+/// `gradients`, also a weighted sum of its outputs and final state as the loss, and the
+/// gradients of every parameter and of the input as outputs.
+struct Problem {
+  std::unique_ptr<nn::Model> model;
+  Bindings inputs, state;
+};
+
+Problem layer(CellKind cell, int64_t batch, int64_t hidden, bool gradients) {
+  Problem p;
+  p.model = std::make_unique<nn::Model>(ir::DType::f64, 3);
+  nn::RecurrentConfig config;
+  config.cell = cell;
+  config.input_size = kInput;
+  config.hidden_size = hidden;
+  nn::Recurrent rnn(*p.model, "rnn", config);
+  Value* x = p.model->input("x", {kSteps, batch, kInput});
+  p.inputs["x"] = Tensor::from_doubles(ir::DType::f64, x->shape(),
+                                       testrand::random_values(x->type().num_elements(), 5));
+  nn::RecurrentResult result = rnn(x, nullptr);
+  Graph& graph = p.model->graph();
+  graph.add_output("outputs", result.outputs);
+  graph.add_output("h_n", result.h_n);
+  if (gradients) {
+    Value* loss = build::add(testrand::weighted_sum(graph, result.outputs, 21),
+                             testrand::weighted_sum(graph, result.h_n, 22));
+    if (result.c_n) loss = build::add(loss, testrand::weighted_sum(graph, result.c_n, 23));
+    std::vector<Value*> wrt = rnn.parameters();
+    wrt.push_back(x);
+    std::vector<Value*> grads = passes::append_gradients(graph, loss, wrt);
+    for (size_t i = 0; i < wrt.size(); ++i) graph.add_output("d_" + wrt[i]->name(), grads[i]);
+  }
+  p.state = initialize_parameters(graph);
+  return p;
+}
+
+/// How many kernel calls of `kind` ("_elementwise_") LLVM IR `ir` makes.
+int kernel_calls(const std::string& ir, const std::string& kind) {
+  int calls = 0;
+  std::istringstream lines(ir);
+  for (std::string line; std::getline(lines, line);)
+    calls +=
+        line.find("call i32 @kernel") != std::string::npos && line.find(kind) != std::string::npos;
+  return calls;
+}
+
+struct Cell {
+  CellKind kind;
+  const char* name;
+  int64_t hidden;  // whole column blocks of f64 (32 on AVX-512), enough work for the pool
+  int fused;       // loops (forward, backward) whose gate math joins the product
+};
+
+// A GRU's forward step copies one gate's slice into a residual stack between the product and
+// the gate math, so only its backward step fuses in training; a lecture GRU's second product
+// reads the reset gate of every row, so its forward step keeps two kernels as well.
+constexpr Cell kCells[] = {{CellKind::Lstm, "lstm", 64, 2},
+                           {CellKind::Gru, "gru", 64, 1},
+                           {CellKind::RnnTanh, "rnn", 96, 2},
+                           {CellKind::LectureGru, "lecture gru", 64, 1}};
+
+TEST(CpuGateMath, RecurrentStepsRunTheirGateMathInTheProductsRegion) {
+  for (const Cell& cell : kCells) {
+    // 15 rows are too few to split (kGateMathMinRows): every gate math has its kernel.
+    Problem few = layer(cell.kind, 15, cell.hidden, true);
+    Problem enough = layer(cell.kind, 18, cell.hidden, true);
+    const std::string ir_few = cpu::render_llvm_ir(few.model->graph(), {}, false);
+    const std::string ir_enough = cpu::render_llvm_ir(enough.model->graph(), {}, false);
+    EXPECT_EQ(kernel_calls(ir_few, "_elementwise_") - kernel_calls(ir_enough, "_elementwise_"),
+              cell.fused)
+        << cell.name << ir_enough;
+    EXPECT_EQ(kernel_calls(ir_few, "_matmul_"), kernel_calls(ir_enough, "_matmul_")) << cell.name;
+    for (Problem* p : {&few, &enough})
+      testcmp::expect_backend_matches_interpreter(p->model->graph(), "cpu", p->inputs, p->state,
+                                                  1e-10, cell.name);
+  }
+}
+
+TEST(CpuGateMath, InferenceWritesTheCarryByRows) {
+  // Without gradients a GRU's forward step fuses too, and its gate math writes the next h in
+  // place into the carry that the product of the next step reads, row by row.
+  for (const Cell& cell : kCells) {
+    Problem p = layer(cell.kind, 18, cell.hidden, false);
+    const std::string ir = cpu::render_llvm_ir(p.model->graph(), {}, false);
+    if (cell.kind != CellKind::LectureGru) {
+      EXPECT_EQ(kernel_calls(ir, "_elementwise_"), 0) << cell.name << ir;
+    }
+    testcmp::expect_backend_matches_interpreter(p.model->graph(), "cpu", p.inputs, p.state, 1e-10,
+                                                cell.name);
+  }
+}
+
+TEST(CpuGateMath, AnyNumberOfPartsGivesTheInterpretersNumbers) {
+  // rnnc run with 1 to 4 pool threads (the pool's size is fixed per process): 18 rows are five
+  // row tiles, shared out unevenly, the short last one with the last part.
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::path(::testing::TempDir()) / ("rnnc_gate_math_" + std::to_string(getpid()));
+  for (const Cell& cell : {kCells[0], kCells[1]}) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    Problem p = layer(cell.kind, 18, cell.hidden, true);
+    std::ofstream(dir / "model.rnn") << ir::print_graph(p.model->graph());
+    write_npy((dir / "x.npy").string(), p.inputs.at("x"));
+    auto run = [&](const std::string& how, const std::string& out) {
+      testprog::ProgramRun result = testprog::run_program(
+          how + " " + testprog::binary("rnnc") + " run " + (dir / "model.rnn").string() +
+          " --input x=" + (dir / "x.npy").string() + " --output-dir " + (dir / out).string());
+      EXPECT_EQ(result.status, 0) << result.output;
+    };
+    run("RNNC_THREADS=1", "interp --backend interp");
+    for (int threads = 1; threads <= 4; ++threads) {
+      const std::string out = "cpu" + std::to_string(threads);
+      run("RNNC_THREADS=" + std::to_string(threads), out + " --backend cpu");
+      for (const auto& output : p.model->graph().outputs()) {
+        const std::string file = output.name + ".npy";
+        EXPECT_LE(max_relative_difference(read_npy((dir / out / file).string()),
+                                          read_npy((dir / "interp" / file).string())),
+                  1e-10)
+            << cell.name << " " << output.name << " with " << threads << " threads";
+      }
+    }
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace rnnc
+#endif
