@@ -28,6 +28,7 @@
 #include "runtime/initializers.h"
 #include "runtime/random.h"
 #include "tests/support/programs.h"
+#include "tests/support/scratch_dir.h"
 
 namespace rnnc {
 namespace {
@@ -40,14 +41,8 @@ std::string source_path(const std::string& relative) {
   return std::string(RNNC_SOURCE_DIR) + "/" + relative;
 }
 
-/// An empty folder of its own for `name` (tests run in parallel processes).
-fs::path scratch(const std::string& name) {
-  fs::path folder =
-      fs::path(::testing::TempDir()) / ("rnnc_aot_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(folder);
-  fs::create_directories(folder);
-  return folder;
-}
+/// An empty folder of its own for `name`, removed when the returned object goes away.
+testdir::ScratchDir scratch(const std::string& name) { return testdir::ScratchDir("aot_" + name); }
 
 ProgramRun rnnc_driver(const std::string& arguments) {
   return run_program(testprog::binary("rnnc") + " " + arguments);
@@ -224,7 +219,8 @@ std::string harness(const std::string& name, const ir::Graph& forward, const ir:
 void check_library(const std::string& name, const std::string& compile_arguments,
                    const ir::Graph& forward, const ir::Graph* train, Bindings state,
                    const std::map<std::string, std::pair<int, int>>& ranges, int steps) {
-  fs::path folder = scratch(name);
+  const testdir::ScratchDir scratch_dir = scratch(name);
+  const fs::path& folder = scratch_dir.path();
   fs::path library = folder / "lib";
   ProgramRun compiled =
       rnnc_driver("compile " + compile_arguments + " --name " + name + " -o " + library.string());
@@ -365,7 +361,8 @@ TEST_F(Aot, ParallelProductsMatchTheInterpreter) {
   // remainder for the last part. The training step's products are split too. The library is
   // loaded with dlopen and its forward, train_step and updated weight compared with the
   // interpreter's.
-  fs::path folder = scratch("parallel_model");
+  const testdir::ScratchDir scratch_dir = scratch("parallel_model");
+  const fs::path& folder = scratch_dir.path();
   fs::path path = folder / "wide.rnn";
   std::ofstream(path) << R"(graph @wide {
   %w = parameter() {init = "uniform:-0.1,0.1", seed = 4, role = "weight"} : f32[256, 1000]
@@ -471,7 +468,8 @@ TEST_F(Aot, ImportedOnnxModelTrainsWithTheIssuesCommand) {
 }
 
 TEST_F(Aot, SharedLibraryNeedsNothingOfRnncAndExportsOnlyItsApi) {
-  fs::path folder = scratch("deps");
+  const testdir::ScratchDir scratch_dir = scratch("deps");
+  const fs::path& folder = scratch_dir.path();
   ProgramRun compiled = rnnc_driver(
       "compile " + source_path("examples/models/hihell_rnn.forward.rnn") + " --train-model " +
       source_path("examples/models/hihell_rnn.train.rnn") + " --name hihell -o " + folder.string());
@@ -548,7 +546,8 @@ TEST_F(Aot, EntryPointsFlushDenormalsUnlessAskedToKeepThem) {
   // (ldmxcsr twice); --keep-denormals leaves the control word alone.
   std::string model = source_path("examples/models/diabetes.forward.rnn");
   for (bool keep : {false, true}) {
-    fs::path folder = scratch(keep ? "denormals_kept" : "denormals_flushed");
+    const testdir::ScratchDir scratch_dir = scratch(keep ? "denormals_kept" : "denormals_flushed");
+    const fs::path& folder = scratch_dir.path();
     ProgramRun compiled = rnnc_driver("compile " + model + (keep ? " --keep-denormals" : "") +
                                       " --name flushing -o " + (folder / "lib").string());
     ASSERT_EQ(compiled.status, 0) << compiled.output;
@@ -556,15 +555,17 @@ TEST_F(Aot, EntryPointsFlushDenormalsUnlessAskedToKeepThem) {
     ASSERT_EQ(code.status, 0) << code.output;
     EXPECT_EQ(code.output.find("ldmxcsr") == std::string::npos, keep) << keep;
   }
+  const testdir::ScratchDir cuda_folder = scratch("denormals_cuda");
   ProgramRun cuda = rnnc_driver("compile " + model + " --target cuda --keep-denormals -o " +
-                                scratch("denormals_cuda").string());
+                                cuda_folder.path().string());
   EXPECT_EQ(cuda.status, 1) << cuda.output;
   EXPECT_NE(cuda.output.find("--keep-denormals applies only to --target cpu"), std::string::npos)
       << cuda.output;
 }
 
 TEST_F(Aot, BadInputFailsClearlyAndLeavesNothing) {
-  fs::path folder = scratch("bad");
+  const testdir::ScratchDir scratch_dir = scratch("bad");
+  const fs::path& folder = scratch_dir.path();
   std::ofstream(folder / "broken.rnn") << "graph @broken {\n  %x = input() : f32[2\n}\n";
   ProgramRun parse = rnnc_driver("compile " + (folder / "broken.rnn").string() + " -o " +
                                  (folder / "out").string());
@@ -605,7 +606,8 @@ TEST_F(Aot, BadInputFailsClearlyAndLeavesNothing) {
 }
 
 TEST_F(Aot, RecompilingReplacesTheLibraryInPlace) {
-  fs::path folder = scratch("again");
+  const testdir::ScratchDir scratch_dir = scratch("again");
+  const fs::path& folder = scratch_dir.path();
   std::string model = source_path("examples/models/diabetes.forward.rnn");
   fs::create_directories(folder / "out");
   std::ofstream(folder / "out" / "keep.txt") << "mine";
@@ -635,7 +637,8 @@ TEST_F(Aot, CExampleTrainsTheDiabetesClassifier) {
 TEST_F(Aot, InstalledRnncCompilesAModelInAnotherCMakeProject) {
   // cmake --install, then a user's project: find_package(rnnc), rnnc_add_model with a derived
   // training step, a C program that fits y = 2 x0 - x1 through it.
-  fs::path folder = scratch("install");
+  const testdir::ScratchDir scratch_dir = scratch("install");
+  const fs::path& folder = scratch_dir.path();
   fs::path prefix = folder / "prefix", project = folder / "project";
   ProgramRun install = run_program("cmake --install " + std::string(RNNC_BINARY_DIR) +
                                    " --prefix " + prefix.string());

@@ -5,7 +5,6 @@
 // the batch has rows enough) and against the interpreter, in process and with 1 to 4 pool
 // threads, whose parts get uneven row tiles (18 rows: five tiles of 4, the last one short).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -23,6 +22,7 @@
 #include "tests/support/compare.h"
 #include "tests/support/programs.h"
 #include "tests/support/random_values.h"
+#include "tests/support/scratch_dir.h"
 
 #ifdef RNNC_HAVE_CPU
 #include "codegen/cpu/cpu_backend.h"
@@ -133,11 +133,9 @@ TEST(CpuGateMath, AnyNumberOfPartsGivesTheInterpretersNumbers) {
   // rnnc run with 1 to 4 pool threads (the pool's size is fixed per process): 18 rows are five
   // row tiles, shared out unevenly, the short last one with the last part.
   namespace fs = std::filesystem;
-  const fs::path dir =
-      fs::path(::testing::TempDir()) / ("rnnc_gate_math_" + std::to_string(getpid()));
   for (const Cell& cell : {kCells[0], kCells[1]}) {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
+    const testdir::ScratchDir scratch("gate_math");
+    const fs::path& dir = scratch.path();
     Problem p = layer(cell.kind, 18, cell.hidden, true);
     std::ofstream(dir / "model.rnn") << ir::print_graph(p.model->graph());
     write_npy((dir / "x.npy").string(), p.inputs.at("x"));
@@ -160,7 +158,6 @@ TEST(CpuGateMath, AnyNumberOfPartsGivesTheInterpretersNumbers) {
       }
     }
   }
-  fs::remove_all(dir);
 }
 
 }  // namespace

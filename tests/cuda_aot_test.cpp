@@ -25,6 +25,7 @@
 #include "ir/parser.h"
 #include "passes/plan_memory.h"
 #include "tests/support/programs.h"
+#include "tests/support/scratch_dir.h"
 
 namespace rnnc {
 namespace {
@@ -40,12 +41,9 @@ std::string source_path(const std::string& relative) {
   return std::string(RNNC_SOURCE_DIR) + "/" + relative;
 }
 
-fs::path scratch(const std::string& name) {
-  fs::path folder =
-      fs::path(::testing::TempDir()) / ("rnnc_cuda_aot_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(folder);
-  fs::create_directories(folder);
-  return folder;
+/// An empty folder of its own for `name`, removed when the returned object goes away.
+testdir::ScratchDir scratch(const std::string& name) {
+  return testdir::ScratchDir("cuda_aot_" + name);
 }
 
 std::string read_text(const fs::path& path) {
@@ -67,7 +65,8 @@ Model load(const std::string& stem) {
 class CudaAot : public ::testing::Test {
  protected:
   static const cuda::CudaAotResult& library(const std::string& stem) {
-    static const fs::path folder = scratch("models");
+    static const testdir::ScratchDir models = scratch("models");
+    const fs::path& folder = models.path();
     static std::map<std::string, cuda::CudaAotResult> built;
     auto found = built.find(stem);
     if (found != built.end()) return found->second;
@@ -227,7 +226,8 @@ TEST_F(CudaAot, GeneratedSourcesAreCleanC99) {
 }
 
 TEST(CudaRuntime, ConstantsMatchTheCudaHeaders) {
-  const fs::path dir = scratch("constants");
+  const testdir::ScratchDir scratch_dir = scratch("constants");
+  const fs::path& dir = scratch_dir.path();
   std::ofstream(dir / "check.c")
       << "#include <cuda.h>\n#include <cublas_api.h>\n"
       << "#define RNNC_RT_API static\n"
@@ -774,7 +774,8 @@ std::string mock_kernels_source(const std::string& cuda) {
 }
 
 TEST(CudaAotMock, GpuCheckLibrariesMatchTheInterpreterOnAMockDriver) {
-  const fs::path dir = scratch("mock");
+  const testdir::ScratchDir scratch_dir = scratch("mock");
+  const fs::path& dir = scratch_dir.path();
   std::ofstream(dir / "mock_driver.cpp") << kMockDriver;
   std::ofstream(dir / "emulation.h") << kMockEmulation;
   ProgramRun driver = run_program("cd " + dir.string() +
