@@ -83,7 +83,8 @@ class ExpressionEmitter {
         stores_.push_back(std::move(store));
       }
     }
-    // The copies the step makes: each source a leaf, stored row-major into its target.
+    // The copies the step makes: each source a leaf (a slice read in place through the
+    // sliced buffer's strides), stored row-major into its target.
     auto copies = kernel_.module().elementwise_copies().find(&step);
     if (copies != kernel_.module().elementwise_copies().end())
       for (const ModuleContext::ElementwiseCopy& copy : copies->second) {
@@ -95,6 +96,7 @@ class ExpressionEmitter {
         store.output = outputs_.size() + copies_.size() - 1;
         store.buffer = copy.target;
         store.leaf = leaf;
+        if (const auto* view = buffer_view(copy.source)) leaf.strides = view->strides;
         leaves_.push_back(std::move(leaf));
         stores_.push_back(std::move(store));
       }
@@ -182,7 +184,12 @@ class ExpressionEmitter {
     for (const auto& [value, buffer] : outputs_) results.push_back(evaluate(value, identity));
     for (const auto& [index, source] : copies_) {
       Leaf& leaf = leaves_[index];
-      if (!leaf.base) leaf.base = kernel_.pointer(source);
+      if (!leaf.base) {
+        const auto* view = buffer_view(source);
+        leaf.base = view ? kernel_.element_address(kernel_.pointer(view->buffer), leaf.dtype,
+                                                   kernel_.index(view->offset))
+                         : kernel_.pointer(source);
+      }
       results.push_back(b_.CreateLoad(kernel_.module().element_type(leaf.dtype), address(leaf)));
     }
     for (Store& store : stores_) {
@@ -269,9 +276,13 @@ class ExpressionEmitter {
   /// Where operand `value` is a slice read in place (ModuleContext::slice_views), its view.
   const ModuleContext::StridedView* slice_view(const ir::Value* value) const {
     auto bound = bound_.find(value);
-    if (bound == bound_.end()) return nullptr;
+    return bound == bound_.end() ? nullptr : buffer_view(bound->second);
+  }
+
+  /// Where buffer `id` is a slice read in place, its view.
+  const ModuleContext::StridedView* buffer_view(ir::BufferId id) const {
     const auto& views = kernel_.module().slice_views();
-    auto view = views.find(bound->second);
+    auto view = views.find(id);
     return view == views.end() ? nullptr : &view->second;
   }
 

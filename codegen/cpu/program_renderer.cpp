@@ -185,7 +185,7 @@ class ProgramEmitter {
     auto copies = module_.elementwise_copies().find(&step);
     if (copies != module_.elementwise_copies().end())
       for (const ModuleContext::ElementwiseCopy& copy : copies->second) {
-        reads.push_back(extent(copy.source));
+        reads.push_back(extent(read_buffer(copy.source)));
         writes.push_back(extent(copy.target));
       }
     for (BufferId id : step.body_outputs) reads.push_back(extent(id));
@@ -629,6 +629,52 @@ class ProgramEmitter {
     }
   }
 
+  /// A slice of a loop body that the next elementwise step reading it reads at the index it
+  /// computes, and that goes to a buffer of its own too (a GRU's gate slice saved into its
+  /// row of a residual stack), is made by that step: it reads the slice in place in the
+  /// sliced buffer (ModuleContext::slice_views) and stores it into the slice's buffer beside
+  /// its results (an ElementwiseCopy of the slice into itself), and the slice's step is not
+  /// emitted. Nothing but that step and the loop's write-backs may read the slice; no step
+  /// between may write the sliced buffer or touch the slice's; the elementwise step may not
+  /// write the sliced buffer.
+  void fold_slice_copies(const std::vector<ir::Step>& body) {
+    for (size_t k = 0; k < body.size(); ++k) {
+      const ir::Step& slice = body[k];
+      if (slice.kind != StepKind::layout || slice.node->kind() != ir::OpKind::Slice ||
+          elided_.count(&slice))
+        continue;
+      const BufferId source = slice.operands.at(0), target = slice.results.at(0);
+      size_t e = k + 1, readers = 0;
+      while (e < body.size() && std::find(body[e].operands.begin(), body[e].operands.end(),
+                                          target) == body[e].operands.end())
+        ++e;
+      for (const ir::Step& step : body)
+        readers += std::count(step.operands.begin(), step.operands.end(), target);
+      if (e == body.size() || body[e].kind != StepKind::elementwise || elided_.count(&body[e]) ||
+          readers != 1 || !reads_in_step(body[e], target) ||
+          std::count(body[e].operands.begin(), body[e].operands.end(), target) != 1)
+        continue;
+      const Extent from = extent(source), to = extent(target);
+      bool fits = from.root != Placement::constant && !overlap(from, to);
+      std::vector<Extent> reads, writes;
+      touched_between(body, k, e, reads, writes);
+      for (const Extent& write : writes)
+        fits = fits && !overlap(write, from) && !overlap(write, to);
+      for (const Extent& read : reads) fits = fits && !overlap(read, to);
+      for (BufferId id : body[e].results)
+        for (BufferId written : written_buffers(id)) fits = fits && !overlap(extent(written), from);
+      if (!fits) continue;
+      ModuleContext::StridedView view;
+      view.buffer = source;
+      view.strides = ir::row_major_strides(program_.buffers.at(source).type.shape);
+      const std::vector<int64_t>& starts = slice.node->attrs().get_ints("starts");
+      for (size_t d = 0; d < starts.size(); ++d) view.offset += starts[d] * view.strides[d];
+      module_.slice_views()[target] = view;
+      module_.elementwise_copies()[&body[e]].push_back({target, target});
+      elided_.insert(&slice);
+    }
+  }
+
   /// Whether elementwise step body[e] can make copy body[k] (fold_loop_copies): of the copy's
   /// shape, neither it nor a step between them writes the source or touches the target.
   bool makes_copy(const std::vector<ir::Step>& body, size_t e, size_t k) {
@@ -728,7 +774,7 @@ class ProgramEmitter {
     auto copies = module_.elementwise_copies().find(&gate);
     if (copies != module_.elementwise_copies().end())
       for (const ModuleContext::ElementwiseCopy& copy : copies->second) {
-        add(reads, copy.source, true);
+        add(reads, read_buffer(copy.source), true);
         add(writes, copy.target, true);
       }
     // A concat taking a result stores it at its row index: along the last axis only.
@@ -1198,6 +1244,7 @@ class ProgramEmitter {
       counters_[step.loop_id] = t;
       plan_steps(step.body);
       fold_loop_copies(step.body);
+      fold_slice_copies(step.body);
       fuse_gate_math(step.body);
       if (!has_lengths) write_carries_in_place(step);
       emit_planned(step.body);
