@@ -8,20 +8,15 @@
 
 #include <filesystem>
 #include <fstream>
-#include <memory>
-#include <sstream>
 #include <string>
 
 #include "codegen/interp/interpreter.h"
-#include "frontend/recurrent.h"
-#include "ir/builder.h"
 #include "ir/printer.h"
-#include "passes/autodiff.h"
-#include "runtime/initializers.h"
 #include "runtime/npy.h"
 #include "tests/support/compare.h"
 #include "tests/support/programs.h"
-#include "tests/support/random_values.h"
+#include "tests/support/recurrent_layers.h"
+#include "tests/support/rendered_ir.h"
 #include "tests/support/scratch_dir.h"
 
 #ifdef RNNC_HAVE_CPU
@@ -30,57 +25,22 @@
 namespace rnnc {
 namespace {
 
-using ir::Graph;
-using ir::Value;
 using nn::CellKind;
-namespace build = ir::build;
+using testir::kernel_calls;
 
 constexpr int64_t kSteps = 5, kInput = 8;
 
-/// A layer of `cell` (f64, kSteps x `batch`, `hidden` units) and its outputs; with
-/// `gradients`, also a weighted sum of its outputs and final state as the loss, and the
-/// gradients of every parameter and of the input as outputs.
-struct Problem {
-  std::unique_ptr<nn::Model> model;
-  Bindings inputs, state;
-};
-
-Problem layer(CellKind cell, int64_t batch, int64_t hidden, bool gradients) {
-  Problem p;
-  p.model = std::make_unique<nn::Model>(ir::DType::f64, 3);
-  nn::RecurrentConfig config;
-  config.cell = cell;
-  config.input_size = kInput;
-  config.hidden_size = hidden;
-  nn::Recurrent rnn(*p.model, "rnn", config);
-  Value* x = p.model->input("x", {kSteps, batch, kInput});
-  p.inputs["x"] = Tensor::from_doubles(ir::DType::f64, x->shape(),
-                                       testrand::random_values(x->type().num_elements(), 5));
-  nn::RecurrentResult result = rnn(x, nullptr);
-  Graph& graph = p.model->graph();
-  graph.add_output("outputs", result.outputs);
-  graph.add_output("h_n", result.h_n);
-  if (gradients) {
-    Value* loss = build::add(testrand::weighted_sum(graph, result.outputs, 21),
-                             testrand::weighted_sum(graph, result.h_n, 22));
-    if (result.c_n) loss = build::add(loss, testrand::weighted_sum(graph, result.c_n, 23));
-    std::vector<Value*> wrt = rnn.parameters();
-    wrt.push_back(x);
-    std::vector<Value*> grads = passes::append_gradients(graph, loss, wrt);
-    for (size_t i = 0; i < wrt.size(); ++i) graph.add_output("d_" + wrt[i]->name(), grads[i]);
-  }
-  p.state = initialize_parameters(graph);
-  return p;
-}
-
-/// How many kernel calls of `kind` ("_elementwise_") LLVM IR `ir` makes.
-int kernel_calls(const std::string& ir, const std::string& kind) {
-  int calls = 0;
-  std::istringstream lines(ir);
-  for (std::string line; std::getline(lines, line);)
-    calls +=
-        line.find("call i32 @kernel") != std::string::npos && line.find(kind) != std::string::npos;
-  return calls;
+/// A layer of `cell` (f64, kSteps x `batch`, `hidden` units), its outputs and final state;
+/// with `gradients`, also the gradients of every parameter and of the input.
+testlayers::Problem layer(CellKind cell, int64_t batch, int64_t hidden, bool gradients) {
+  testlayers::LayerShape shape;
+  shape.steps = kSteps;
+  shape.batch = batch;
+  shape.input = kInput;
+  shape.hidden = hidden;
+  shape.h_n = true;
+  shape.gradients = gradients;
+  return testlayers::recurrent_layer(cell, shape);
 }
 
 struct Cell {
@@ -102,8 +62,8 @@ constexpr Cell kCells[] = {{CellKind::Lstm, "lstm", 64, 2},
 TEST(CpuGateMath, RecurrentStepsRunTheirGateMathInTheProductsRegion) {
   for (const Cell& cell : kCells) {
     // 15 rows are too few to split (kGateMathMinRows): every gate math has its kernel.
-    Problem few = layer(cell.kind, 15, cell.hidden, true);
-    Problem enough = layer(cell.kind, 18, cell.hidden, true);
+    testlayers::Problem few = layer(cell.kind, 15, cell.hidden, true);
+    testlayers::Problem enough = layer(cell.kind, 18, cell.hidden, true);
     const std::string ir_few = cpu::render_llvm_ir(few.model->graph(), {}, false);
     const std::string ir_enough = cpu::render_llvm_ir(enough.model->graph(), {}, false);
     EXPECT_EQ(kernel_calls(ir_few, "_elementwise_") - kernel_calls(ir_enough, "_elementwise_"),
@@ -113,7 +73,7 @@ TEST(CpuGateMath, RecurrentStepsRunTheirGateMathInTheProductsRegion) {
     if (cell.kind == CellKind::Gru) {  // the residual gate slice: no copy of its own
       EXPECT_EQ(kernel_calls(ir_few, "_layout_slice"), 0) << ir_few;
     }
-    for (Problem* p : {&few, &enough})
+    for (testlayers::Problem* p : {&few, &enough})
       testcmp::expect_backend_matches_interpreter(p->model->graph(), "cpu", p->inputs, p->state,
                                                   1e-10, cell.name);
   }
@@ -123,7 +83,7 @@ TEST(CpuGateMath, InferenceWritesTheCarryByRows) {
   // Without gradients a GRU's forward step fuses too, and its gate math writes the next h in
   // place into the carry that the product of the next step reads, row by row.
   for (const Cell& cell : kCells) {
-    Problem p = layer(cell.kind, 18, cell.hidden, false);
+    testlayers::Problem p = layer(cell.kind, 18, cell.hidden, false);
     const std::string ir = cpu::render_llvm_ir(p.model->graph(), {}, false);
     if (cell.kind != CellKind::LectureGru) {
       EXPECT_EQ(kernel_calls(ir, "_elementwise_"), 0) << cell.name << ir;
@@ -140,7 +100,7 @@ TEST(CpuGateMath, AnyNumberOfPartsGivesTheInterpretersNumbers) {
   for (const Cell& cell : {kCells[0], kCells[1]}) {
     const testdir::ScratchDir scratch("gate_math");
     const fs::path& dir = scratch.path();
-    Problem p = layer(cell.kind, 18, cell.hidden, true);
+    testlayers::Problem p = layer(cell.kind, 18, cell.hidden, true);
     std::ofstream(dir / "model.rnn") << ir::print_graph(p.model->graph());
     write_npy((dir / "x.npy").string(), p.inputs.at("x"));
     auto run = [&](const std::string& how, const std::string& out) {

@@ -21,6 +21,7 @@
 #include "tests/support/backend_cases.h"
 #include "tests/support/compare.h"
 #include "tests/support/random_values.h"
+#include "tests/support/recurrent_layers.h"
 
 #ifdef RNNC_HAVE_CPU
 #include "codegen/cpu/cpu_backend.h"
@@ -41,39 +42,15 @@ constexpr int64_t kSteps = 5, kBatch = 3, kHidden = 7, kInput = 4;
 /// final state as the loss, and the gradients of every parameter and of the input. Its
 /// outputs: the layer's outputs and the gradients (no [1, B, H] output, so that the only
 /// copies of a carry's size are the loops' initial carries).
-struct Problem {
-  std::unique_ptr<nn::Model> model;
-  Bindings inputs, state;
-};
-
-Problem training_problem(CellKind cell, bool lengths) {
-  Problem p;
-  p.model = std::make_unique<nn::Model>(ir::DType::f64, 3);
-  nn::RecurrentConfig config;
-  config.cell = cell;
-  config.input_size = kInput;
-  config.hidden_size = kHidden;
-  nn::Recurrent rnn(*p.model, "rnn", config);
-  Value* x = p.model->input("x", {kSteps, kBatch, kInput});
-  p.inputs["x"] =
-      Tensor::from_doubles(ir::DType::f64, x->shape(), random_values(x->type().num_elements(), 5));
-  Value* length_input = nullptr;
-  if (lengths) {
-    length_input = p.model->input("lengths", {kBatch}, ir::DType::i32);
-    p.inputs["lengths"] = Tensor::from_ints({kBatch}, {3, static_cast<int>(kSteps), 1});
-  }
-  nn::RecurrentResult result = rnn(x, length_input);
-  Graph& graph = p.model->graph();
-  Value* loss = build::add(testrand::weighted_sum(graph, result.outputs, 21),
-                           testrand::weighted_sum(graph, result.h_n, 22));
-  if (result.c_n) loss = build::add(loss, testrand::weighted_sum(graph, result.c_n, 23));
-  graph.add_output("outputs", result.outputs);
-  std::vector<Value*> wrt = rnn.parameters();
-  wrt.push_back(x);
-  std::vector<Value*> grads = passes::append_gradients(graph, loss, wrt);
-  for (size_t i = 0; i < wrt.size(); ++i) graph.add_output("d_" + wrt[i]->name(), grads[i]);
-  p.state = initialize_parameters(graph);
-  return p;
+testlayers::Problem training_problem(CellKind cell, bool lengths) {
+  testlayers::LayerShape shape;
+  shape.steps = kSteps;
+  shape.batch = kBatch;
+  shape.input = kInput;
+  shape.hidden = kHidden;
+  shape.lengths = lengths;
+  shape.gradients = true;
+  return testlayers::recurrent_layer(cell, shape);
 }
 
 /// How many memcpy calls of `bytes` bytes LLVM IR `ir` makes.
@@ -97,7 +74,7 @@ TEST(CpuLoopCarries, BodiesWriteTheirCarriesAndMakeTheirCopies) {
        {Case{CellKind::Lstm, "lstm", 2}, Case{CellKind::Gru, "gru", 1},
         Case{CellKind::RnnTanh, "rnn", 1}, Case{CellKind::LectureGru, "lecture gru", 1}})
     for (bool lengths : {false, true}) {
-      Problem p = training_problem(c.cell, lengths);
+      testlayers::Problem p = training_problem(c.cell, lengths);
       const Graph& graph = p.model->graph();
       const std::string context = std::string(c.name) + (lengths ? " lengths" : "");
       const std::string ir = cpu::render_llvm_ir(graph, {}, false);

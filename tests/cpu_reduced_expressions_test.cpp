@@ -19,6 +19,7 @@
 #include "tests/support/backend_cases.h"
 #include "tests/support/compare.h"
 #include "tests/support/programs.h"
+#include "tests/support/rendered_ir.h"
 
 #ifdef RNNC_HAVE_CPU
 #include "codegen/cpu/cpu_backend.h"
@@ -28,16 +29,7 @@ namespace {
 
 using namespace ir;
 
-/// How many calls of kernels whose name contains `kind` ("_elementwise_", "_reduce_") the
-/// entry function of LLVM IR `ir` makes.
-int kernel_calls(const std::string& ir, const std::string& kind) {
-  int calls = 0;
-  std::istringstream lines(ir);
-  for (std::string line; std::getline(lines, line);)
-    calls +=
-        line.find("call i32 @kernel") != std::string::npos && line.find(kind) != std::string::npos;
-  return calls;
-}
+using testir::kernel_calls;
 
 /// A reduction of an elementwise expression of inputs a and b (f64, `shape`), built by `make`.
 struct Case {
