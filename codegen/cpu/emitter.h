@@ -70,6 +70,9 @@ class ModuleContext {
   /// Matmul steps whose loop-invariant B operand the enclosing loop has packed in panels
   /// (its kernel receives the packed copy as B; see emit_generated_gemm).
   std::set<const ir::Step*>& packed_b_steps() { return packed_b_steps_; }
+  /// The matmul steps of a loop body whose B the loop packed (pack_loop_invariants): a
+  /// recurrent step's product, which alternates the order of its column blocks.
+  std::set<const ir::Step*>& recurrent_products() { return recurrent_products_; }
   /// The matmul steps whose transposed A operand arrives packed (emit_generated_gemm).
   std::set<const ir::Step*>& packed_a_steps() { return packed_a_steps_; }
 
@@ -166,6 +169,7 @@ class ModuleContext {
   int64_t vector_bytes_ = 16;
   std::set<const ir::Step*> packed_b_steps_;
   std::set<const ir::Step*> packed_a_steps_;
+  std::set<const ir::Step*> recurrent_products_;
   std::map<const ir::Step*, ProductSum> product_sums_;
   std::map<const ir::Step*, std::vector<ProductSlice>> product_slices_;
   std::map<ir::BufferId, StridedView> slice_views_;

@@ -1111,6 +1111,7 @@ class ProgramEmitter {
       if (!packed) packed = pack_panels(id, transposed);
       packed_[&step] = packed;
       module_.packed_b_steps().insert(&step);
+      module_.recurrent_products().insert(&step);
     }
   }
 

@@ -19,6 +19,7 @@
 // A product that computes the sum after it (ModuleContext::ProductSum: a recurrent step's
 // gates plus bias and input projection) starts its accumulators from the other addends.
 #include <llvm/IR/Constants.h>
+#include <llvm/IR/GlobalVariable.h>
 #include <llvm/IR/Intrinsics.h>
 
 #include <functional>
@@ -93,10 +94,12 @@ class GemmEmitter {
   /// a column block (ModuleContext::product_slices).
   /// `addends`: matrices of C's shape the sums start from (ModuleContext::ProductSum).
   /// `by_rows` (with a part, rank 2): the part-th of `parts` slices of C's row tiles instead,
-  /// every column (rows_of_part gives them).
+  /// every column (rows_of_part gives them). `backwards` (i1, or null): the column blocks go
+  /// from the last to the first.
   void emit(llvm::Value* a, llvm::Value* bm, const std::vector<Destination>& destinations,
             const std::vector<llvm::Value*>& addends, llvm::Value* part = nullptr,
-            llvm::Value* parts = nullptr, bool by_rows = false) {
+            llvm::Value* parts = nullptr, bool by_rows = false, llvm::Value* backwards = nullptr) {
+    backwards_ = backwards;
     if (by_rows) {
       const FunctionEmitter::PartRange tiles = kernel_.part_range(row_tiles(), part, parts);
       tile_begin_ = tiles.begin;
@@ -131,9 +134,15 @@ class GemmEmitter {
           row_addends_ = d.row_addends;
           llvm::Value* first = kernel_.index(d.first / block);
           llvm::Value* after = kernel_.index((d.first + d.columns) / block);
-          kernel_.for_between(b_.CreateSelect(b_.CreateICmpSLT(begin, first), first, begin),
-                              b_.CreateSelect(b_.CreateICmpSLT(end, after), end, after),
-                              whole_block);
+          llvm::Value* low = b_.CreateSelect(b_.CreateICmpSLT(begin, first), first, begin);
+          llvm::Value* high = b_.CreateSelect(b_.CreateICmpSLT(end, after), end, after);
+          kernel_.for_between(low, high, [&](llvm::Value* jb) {
+            if (!backwards_) return whole_block(jb);
+            // From the last block down: low + high - 1 - jb.
+            llvm::Value* mirrored =
+                b_.CreateSub(b_.CreateSub(b_.CreateAdd(low, high), kernel_.index(1)), jb);
+            whole_block(b_.CreateSelect(backwards_, mirrored, jb));
+          });
           if (rest > 0 && d.first + d.columns == s_.n) kernel_.if_then(last, rest_block);
         }
       });
@@ -357,9 +366,10 @@ class GemmEmitter {
   bool panels_ = false, a_panels_ = false;
   int64_t lanes_ = 0, rows_ = 0, vectors_ = 0;
   llvm::Value *a_ = nullptr, *bmat_ = nullptr;
-  llvm::Value* c_ = nullptr;  ///< the current destination of C's columns
-  int64_t c_columns_ = 0;     ///< its columns
-  int64_t c_first_ = 0;       ///< the first of C's columns it takes
+  llvm::Value* c_ = nullptr;          ///< the current destination of C's columns
+  int64_t c_columns_ = 0;             ///< its columns
+  int64_t c_first_ = 0;               ///< the first of C's columns it takes
+  llvm::Value* backwards_ = nullptr;  ///< i1: the column blocks in reverse order (emit)
   /// With by_rows: the part's row tiles [tile_begin_, tile_end_), and whether it takes the
   /// short last one (i1).
   llvm::Value* tile_begin_ = nullptr;
@@ -424,6 +434,31 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
     }
     return values;
   };
+  // A recurrent step's product alternates the order of its column blocks from one call to
+  // the next (a flag of its own, flipped after each call): the blocks it computed last, whose
+  // panels are still in the core's cache, come first. Any order gives the same numbers.
+  llvm::GlobalVariable* flag = nullptr;
+  if (module.recurrent_products().count(&step)) {
+    llvm::Type* i32 = module.i32();
+    flag = new llvm::GlobalVariable(module.module(), i32, false, llvm::GlobalValue::InternalLinkage,
+                                    llvm::ConstantInt::get(i32, 0), "backwards_blocks");
+  }
+  auto backwards = [&](KernelEmitter& emitter) -> llvm::Value* {
+    if (!flag) return nullptr;
+    llvm::IRBuilder<>& b = emitter.builder();
+    llvm::LoadInst* load = b.CreateAlignedLoad(module.i32(), flag, llvm::Align(4));
+    load->setAtomic(llvm::AtomicOrdering::Monotonic);
+    return b.CreateICmpNE(load, b.getInt32(0));
+  };
+  auto flip = [&] {
+    if (!flag) return;
+    llvm::IRBuilder<>& b = kernel.builder();
+    llvm::LoadInst* load = b.CreateAlignedLoad(module.i32(), flag, llvm::Align(4));
+    load->setAtomic(llvm::AtomicOrdering::Monotonic);
+    llvm::StoreInst* store =
+        b.CreateAlignedStore(b.CreateXor(load, b.getInt32(1)), flag, llvm::Align(4));
+    store->setAtomic(llvm::AtomicOrdering::Monotonic);
+  };
   auto gate_math = module.gate_math().find(&step);
   if (gate_math != module.gate_math().end()) {
     // Each part: all columns of its rows of C, and the gate math of those rows.
@@ -433,9 +468,10 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
       if (math.first) emit_elementwise_rows(part, *math.elementwise, begin, end);
       GemmEmitter(part, shape, dtype, b_packed, a_packed)
           .emit(part.pointer(a), part.pointer(b), destinations(part), pointers(part), index, parts,
-                true);
+                true, backwards(part));
       if (!math.first) emit_elementwise_rows(part, *math.elementwise, begin, end);
     });
+    flip();
     return;
   }
   const bool parallel = !module.parallel_symbol().empty() &&
@@ -443,13 +479,17 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
                         GemmEmitter(kernel, shape, dtype, b_packed).full_blocks() >= 2;
   if (!parallel) {
     GemmEmitter(kernel, shape, dtype, b_packed, a_packed)
-        .emit(kernel.pointer(a), kernel.pointer(b), destinations(kernel), pointers(kernel));
+        .emit(kernel.pointer(a), kernel.pointer(b), destinations(kernel), pointers(kernel), nullptr,
+              nullptr, false, backwards(kernel));
+    flip();
     return;
   }
   emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
     GemmEmitter(part, shape, dtype, b_packed, a_packed)
-        .emit(part.pointer(a), part.pointer(b), destinations(part), pointers(part), index, parts);
+        .emit(part.pointer(a), part.pointer(b), destinations(part), pointers(part), index, parts,
+              false, backwards(part));
   });
+  flip();
 }
 
 }  // namespace rnnc::cpu
