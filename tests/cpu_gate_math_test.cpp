@@ -43,6 +43,20 @@ testlayers::Problem layer(CellKind cell, int64_t batch, int64_t hidden, bool gra
   return testlayers::recurrent_layer(cell, shape);
 }
 
+/// The host's vectors, AVX2's and SSE's.
+constexpr const char* kTargets[] = {"", "x86-64-v3", "x86-64-v2"};
+
+/// The compiled problem's outputs against the interpreter's, in f64, for the host's vectors
+/// and for AVX2's and SSE's (other register tiles, the same row split).
+void expect_matches_interpreter(const testlayers::Problem& p, const std::string& what) {
+  for (const char* cpu : kTargets) {
+    codegen::CompileOptions options;
+    options.target_cpu = cpu;
+    testcmp::expect_backend_matches_interpreter(p.model->graph(), "cpu", p.inputs, p.state, 1e-10,
+                                                what + " on " + (*cpu ? cpu : "the host"), options);
+  }
+}
+
 struct Cell {
   CellKind kind;
   const char* name;
@@ -64,18 +78,21 @@ TEST(CpuGateMath, RecurrentStepsRunTheirGateMathInTheProductsRegion) {
     // 15 rows are too few to split (kGateMathMinRows): every gate math has its kernel.
     testlayers::Problem few = layer(cell.kind, 15, cell.hidden, true);
     testlayers::Problem enough = layer(cell.kind, 18, cell.hidden, true);
-    const std::string ir_few = cpu::render_llvm_ir(few.model->graph(), {}, false);
-    const std::string ir_enough = cpu::render_llvm_ir(enough.model->graph(), {}, false);
-    EXPECT_EQ(kernel_calls(ir_few, "_elementwise_") - kernel_calls(ir_enough, "_elementwise_"),
-              cell.fused)
-        << cell.name << ir_enough;
-    EXPECT_EQ(kernel_calls(ir_few, "_matmul_"), kernel_calls(ir_enough, "_matmul_")) << cell.name;
-    if (cell.kind == CellKind::Gru) {  // the residual gate slice: no copy of its own
-      EXPECT_EQ(kernel_calls(ir_few, "_layout_slice"), 0) << ir_few;
+    for (const char* cpu : kTargets) {
+      codegen::CompileOptions options;
+      options.target_cpu = cpu;
+      const std::string what = std::string(cell.name) + " on " + (*cpu ? cpu : "the host");
+      const std::string ir_few = cpu::render_llvm_ir(few.model->graph(), options, false);
+      const std::string ir_enough = cpu::render_llvm_ir(enough.model->graph(), options, false);
+      EXPECT_EQ(kernel_calls(ir_few, "_elementwise_") - kernel_calls(ir_enough, "_elementwise_"),
+                cell.fused)
+          << what << ir_enough;
+      EXPECT_EQ(kernel_calls(ir_few, "_matmul_"), kernel_calls(ir_enough, "_matmul_")) << what;
+      if (cell.kind == CellKind::Gru) {  // the residual gate slice: no copy of its own
+        EXPECT_EQ(kernel_calls(ir_few, "_layout_slice"), 0) << what << ir_few;
+      }
     }
-    for (testlayers::Problem* p : {&few, &enough})
-      testcmp::expect_backend_matches_interpreter(p->model->graph(), "cpu", p->inputs, p->state,
-                                                  1e-10, cell.name);
+    for (testlayers::Problem* p : {&few, &enough}) expect_matches_interpreter(*p, cell.name);
   }
 }
 
@@ -88,8 +105,7 @@ TEST(CpuGateMath, InferenceWritesTheCarryByRows) {
     if (cell.kind != CellKind::LectureGru) {
       EXPECT_EQ(kernel_calls(ir, "_elementwise_"), 0) << cell.name << ir;
     }
-    testcmp::expect_backend_matches_interpreter(p.model->graph(), "cpu", p.inputs, p.state, 1e-10,
-                                                cell.name);
+    expect_matches_interpreter(p, cell.name);
   }
 }
 

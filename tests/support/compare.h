@@ -38,13 +38,15 @@ inline void expect_close(const Bindings& expected, const Bindings& actual, doubl
 
 /// Runs `graph` on the interpreter and, compiled, on backend `backend` from the same `inputs`
 /// and `state`, and expects every output within `tolerance` (max_relative_difference: relative
-/// beyond magnitude 1, absolute below); failures name the output and `context`.
+/// beyond magnitude 1, absolute below); failures name the output and `context`. `options`:
+/// how the backend compiles it (a target CPU).
 inline void expect_backend_matches_interpreter(const ir::Graph& graph, const std::string& backend,
                                                const Bindings& inputs, const Bindings& state,
-                                               double tolerance, const std::string& context = "") {
+                                               double tolerance, const std::string& context = "",
+                                               const codegen::CompileOptions& options = {}) {
   Bindings interp_state = state, backend_state = state;
   Bindings want = interp::run_graph(graph, inputs, interp_state);
-  Bindings got = codegen::compile(graph, backend)->run(inputs, backend_state);
+  Bindings got = codegen::compile(graph, backend, options)->run(inputs, backend_state);
   for (const auto& [name, tensor] : want)
     EXPECT_LE(max_relative_difference(got.at(name), tensor), tolerance) << name << " " << context;
 }
