@@ -581,8 +581,8 @@ TEST(CpuBackend, SigmoidAndTanhKeepTheirLimitsWithReciprocalEstimates) {
   // would turn an infinite divisor into NaN: sigmoid(x) must still be exactly 0 far below
   // zero, sigmoid(60) and (inf) exactly 1, tanh exactly +-1, NaN stay NaN; and the quotient
   // within a few ulp everywhere, with AVX-512's 14-bit estimate (the host here), AVX2's
-  // 12-bit one and SSE's. The limits come
-  // first, in the vectorized loop (a scalar remainder divides exactly), and again at the end.
+  // 12-bit one and SSE's. The limits come first, in the vectorized loop (a scalar remainder
+  // divides exactly), and again at the end.
   auto graph = std::make_unique<Graph>("limits");
   const int64_t n = 4099;
   Value* x = graph->add_input("x", {DType::f32, {n}});

@@ -184,21 +184,12 @@ class ExpressionEmitter {
     for (const auto& [value, buffer] : outputs_) results.push_back(evaluate(value, identity));
     for (const auto& [index, source] : copies_) {
       Leaf& leaf = leaves_[index];
-      if (!leaf.base) {
-        const auto* view = buffer_view(source);
-        leaf.base = view ? kernel_.element_address(kernel_.pointer(view->buffer), leaf.dtype,
-                                                   kernel_.index(view->offset))
-                         : kernel_.pointer(source);
-      }
+      if (!leaf.base) leaf.base = base_address(source, buffer_view(source), leaf.dtype);
       results.push_back(b_.CreateLoad(kernel_.module().element_type(leaf.dtype), address(leaf)));
     }
     for (Store& store : stores_) {
       Leaf& leaf = store.leaf;
-      if (!leaf.base)
-        leaf.base = store.view
-                        ? kernel_.element_address(kernel_.pointer(store.view->buffer), leaf.dtype,
-                                                  kernel_.index(store.view->offset))
-                        : kernel_.pointer(store.buffer);
+      if (!leaf.base) leaf.base = base_address(store.buffer, store.view, leaf.dtype);
       b_.CreateStore(results[store.output], address(leaf));
     }
   }
@@ -279,6 +270,14 @@ class ExpressionEmitter {
     return bound == bound_.end() ? nullptr : buffer_view(bound->second);
   }
 
+  /// The address of buffer `id`'s first element: in `view`'s buffer when it has one (a slice
+  /// read in place, a result stored into a concat).
+  llvm::Value* base_address(ir::BufferId id, const ModuleContext::StridedView* view, DType dtype) {
+    if (!view) return kernel_.pointer(id);
+    return kernel_.element_address(kernel_.pointer(view->buffer), dtype,
+                                   kernel_.index(view->offset));
+  }
+
   /// Where buffer `id` is a slice read in place, its view.
   const ModuleContext::StridedView* buffer_view(ir::BufferId id) const {
     const auto& views = kernel_.module().slice_views();
@@ -348,11 +347,8 @@ class ExpressionEmitter {
     if (!leaf.base) {
       const ir::Value* value = key.first;
       auto found = bound_.find(value);
-      if (const auto* view = slice_view(value)) {
-        leaf.base = kernel_.element_address(kernel_.pointer(view->buffer), leaf.dtype,
-                                            kernel_.index(view->offset));
-      } else if (found != bound_.end()) {
-        leaf.base = kernel_.pointer(found->second);
+      if (found != bound_.end()) {
+        leaf.base = base_address(found->second, slice_view(value), leaf.dtype);
       } else {
         Tensor values = interp::evaluate_constant(*value->producer());
         leaf.base =

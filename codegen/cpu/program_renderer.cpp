@@ -200,6 +200,16 @@ class ProgramEmitter {
       touched(steps[between], reads, writes);
   }
 
+  /// Where slice step `slice` finds its elements in the buffer it slices, read in place.
+  ModuleContext::StridedView view_of_slice(const ir::Step& slice) const {
+    ModuleContext::StridedView view;
+    view.buffer = slice.operands.at(0);
+    view.strides = ir::row_major_strides(program_.buffers.at(view.buffer).type.shape);
+    const std::vector<int64_t>& starts = slice.node->attrs().get_ints("starts");
+    for (size_t d = 0; d < starts.size(); ++d) view.offset += starts[d] * view.strides[d];
+    return view;
+  }
+
   /// Slices (a gate's columns of a step's pre-activations) that only one later elementwise
   /// step reads are not copied out: that step reads them in place
   /// (ModuleContext::slice_views), unless it or a step between writes over their source.
@@ -220,12 +230,7 @@ class ProgramEmitter {
       touched_between(steps, i, j, reads, writes);
       for (const Extent& write : writes) clobbered = clobbered || overlap(write, from);
       if (clobbered) continue;
-      ModuleContext::StridedView view;
-      view.buffer = source;
-      view.strides = ir::row_major_strides(program_.buffers.at(source).type.shape);
-      const std::vector<int64_t>& starts = step.node->attrs().get_ints("starts");
-      for (size_t d = 0; d < starts.size(); ++d) view.offset += starts[d] * view.strides[d];
-      module_.slice_views()[slice] = view;
+      module_.slice_views()[slice] = view_of_slice(step);
       elided_.insert(&step);
     }
   }
@@ -664,12 +669,7 @@ class ProgramEmitter {
       for (BufferId id : body[e].results)
         for (BufferId written : written_buffers(id)) fits = fits && !overlap(extent(written), from);
       if (!fits) continue;
-      ModuleContext::StridedView view;
-      view.buffer = source;
-      view.strides = ir::row_major_strides(program_.buffers.at(source).type.shape);
-      const std::vector<int64_t>& starts = slice.node->attrs().get_ints("starts");
-      for (size_t d = 0; d < starts.size(); ++d) view.offset += starts[d] * view.strides[d];
-      module_.slice_views()[target] = view;
+      module_.slice_views()[target] = view_of_slice(slice);
       module_.elementwise_copies()[&body[e]].push_back({target, target});
       elided_.insert(&slice);
     }
@@ -707,7 +707,8 @@ class ProgramEmitter {
     for (size_t i = 0; i < body.size(); ++i) {
       const ir::Step& product = body[i];
       if (product.kind != StepKind::matmul || product.node == nullptr ||
-          !module_.packed_b_steps().count(&product) || module_.product_slices().count(&product) ||
+          !module_.recurrent_products().count(&product) ||
+          module_.product_slices().count(&product) ||
           product.node->attrs().get_int("transpose_a") != 0)
         continue;
       const ir::TensorType& type = program_.buffers.at(product.results.at(0)).type;

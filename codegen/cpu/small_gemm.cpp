@@ -93,18 +93,17 @@ class GemmEmitter {
   /// `destinations`: C, or (rank 2) matrices taking its columns in order, each starting at
   /// a column block (ModuleContext::product_slices).
   /// `addends`: matrices of C's shape the sums start from (ModuleContext::ProductSum).
-  /// `by_rows` (with a part, rank 2): the part-th of `parts` slices of C's row tiles instead,
-  /// every column (rows_of_part gives them). `backwards` (i1, or null): the column blocks go
-  /// from the last to the first.
+  /// `row_tiles` (rank 2; row_tiles_of_part): only these row tiles of C instead, every
+  /// column. `backwards` (i1, or null): the column blocks go from the last to the first.
   void emit(llvm::Value* a, llvm::Value* bm, const std::vector<Destination>& destinations,
             const std::vector<llvm::Value*>& addends, llvm::Value* part = nullptr,
-            llvm::Value* parts = nullptr, bool by_rows = false, llvm::Value* backwards = nullptr) {
+            llvm::Value* parts = nullptr, const FunctionEmitter::PartRange* row_tiles = nullptr,
+            llvm::Value* backwards = nullptr) {
     backwards_ = backwards;
-    if (by_rows) {
-      const FunctionEmitter::PartRange tiles = kernel_.part_range(row_tiles(), part, parts);
-      tile_begin_ = tiles.begin;
-      tile_end_ = tiles.end;
-      rest_rows_ = tiles.last;
+    if (row_tiles) {
+      tile_begin_ = row_tiles->begin;
+      tile_end_ = row_tiles->end;
+      rest_rows_ = row_tiles->last;
     }
     kernel_.for_range(s_.batch, [&](llvm::Value* p) {
       a_ = kernel_.element_address(a, dtype_, b_.CreateMul(p, kernel_.index(s_.m * s_.k)));
@@ -124,7 +123,7 @@ class GemmEmitter {
         column_block(kernel_.index(full_blocks), kernel_.index(full_blocks * block), vectors,
                      rest - (vectors - 1) * lanes_);
       };
-      auto [begin, end, last] = kernel_.part_range(full_blocks, by_rows ? nullptr : part, parts);
+      auto [begin, end, last] = kernel_.part_range(full_blocks, row_tiles ? nullptr : part, parts);
       for_row_blocks([&] {
         for (const Destination& d : destinations) {
           c_ = kernel_.element_address(d.matrix, dtype_,
@@ -179,24 +178,19 @@ class GemmEmitter {
   /// Column blocks (whole ones) of one batch entry.
   int64_t full_blocks() const { return s_.n / (vectors_ * lanes_); }
 
-  /// Row tiles of C, the last one possibly short.
-  int64_t row_tiles() const { return (s_.m + rows_ - 1) / rows_; }
+  /// The row tiles of C (the last one possibly short, with the last part) that part `part`
+  /// of `parts` (i64 values, in `kernel`) computes when the parts split C by rows.
+  static FunctionEmitter::PartRange row_tiles_of_part(KernelEmitter& kernel, const GemmShape& shape,
+                                                      llvm::Value* part, llvm::Value* parts) {
+    return kernel.part_range((shape.m + tile_rows() - 1) / tile_rows(), part, parts);
+  }
 
-  /// The rows [begin, end) of C that part `part` of `parts` computes with `by_rows` (i64
-  /// values, in `kernel`).
-  static std::pair<llvm::Value*, llvm::Value*> rows_of_part(KernelEmitter& kernel,
-                                                            const GemmShape& shape,
-                                                            llvm::Value* part, llvm::Value* parts) {
-    const int64_t rows = tile_rows();
-    const FunctionEmitter::PartRange tiles =
-        kernel.part_range((shape.m + rows - 1) / rows, part, parts);
+  /// The first row of C of row tile `tile` (i64), or C's row count past the last tile.
+  static llvm::Value* first_row(KernelEmitter& kernel, const GemmShape& shape, llvm::Value* tile) {
     llvm::IRBuilder<>& b = kernel.builder();
-    auto row = [&](llvm::Value* tile) {
-      llvm::Value* first = b.CreateMul(tile, kernel.index(rows));
-      return b.CreateSelect(b.CreateICmpSLT(first, kernel.index(shape.m)), first,
-                            kernel.index(shape.m));
-    };
-    return {row(tiles.begin), row(tiles.end)};
+    llvm::Value* first = b.CreateMul(tile, kernel.index(tile_rows()));
+    return b.CreateSelect(b.CreateICmpSLT(first, kernel.index(shape.m)), first,
+                          kernel.index(shape.m));
   }
 
  private:
@@ -370,8 +364,8 @@ class GemmEmitter {
   int64_t c_columns_ = 0;             ///< its columns
   int64_t c_first_ = 0;               ///< the first of C's columns it takes
   llvm::Value* backwards_ = nullptr;  ///< i1: the column blocks in reverse order (emit)
-  /// With by_rows: the part's row tiles [tile_begin_, tile_end_), and whether it takes the
-  /// short last one (i1).
+  /// With row tiles (emit): the part's row tiles [tile_begin_, tile_end_), and whether it
+  /// takes the short last one (i1).
   llvm::Value* tile_begin_ = nullptr;
   llvm::Value* tile_end_ = nullptr;
   llvm::Value* rest_rows_ = nullptr;
@@ -443,20 +437,21 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
     flag = new llvm::GlobalVariable(module.module(), i32, false, llvm::GlobalValue::InternalLinkage,
                                     llvm::ConstantInt::get(i32, 0), "backwards_blocks");
   }
+  auto load_flag = [&](llvm::IRBuilder<>& b) {
+    llvm::LoadInst* load = b.CreateAlignedLoad(module.i32(), flag, llvm::Align(4));
+    load->setAtomic(llvm::AtomicOrdering::Monotonic);
+    return load;
+  };
   auto backwards = [&](KernelEmitter& emitter) -> llvm::Value* {
     if (!flag) return nullptr;
     llvm::IRBuilder<>& b = emitter.builder();
-    llvm::LoadInst* load = b.CreateAlignedLoad(module.i32(), flag, llvm::Align(4));
-    load->setAtomic(llvm::AtomicOrdering::Monotonic);
-    return b.CreateICmpNE(load, b.getInt32(0));
+    return b.CreateICmpNE(load_flag(b), b.getInt32(0));
   };
   auto flip = [&] {
     if (!flag) return;
     llvm::IRBuilder<>& b = kernel.builder();
-    llvm::LoadInst* load = b.CreateAlignedLoad(module.i32(), flag, llvm::Align(4));
-    load->setAtomic(llvm::AtomicOrdering::Monotonic);
     llvm::StoreInst* store =
-        b.CreateAlignedStore(b.CreateXor(load, b.getInt32(1)), flag, llvm::Align(4));
+        b.CreateAlignedStore(b.CreateXor(load_flag(b), b.getInt32(1)), flag, llvm::Align(4));
     store->setAtomic(llvm::AtomicOrdering::Monotonic);
   };
   auto gate_math = module.gate_math().find(&step);
@@ -464,11 +459,14 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
     // Each part: all columns of its rows of C, and the gate math of those rows.
     const ModuleContext::GateMath& math = gate_math->second;
     emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
-      const auto [begin, end] = GemmEmitter::rows_of_part(part, shape, index, parts);
+      const FunctionEmitter::PartRange tiles =
+          GemmEmitter::row_tiles_of_part(part, shape, index, parts);
+      llvm::Value* begin = GemmEmitter::first_row(part, shape, tiles.begin);
+      llvm::Value* end = GemmEmitter::first_row(part, shape, tiles.end);
       if (math.first) emit_elementwise_rows(part, *math.elementwise, begin, end);
       GemmEmitter(part, shape, dtype, b_packed, a_packed)
           .emit(part.pointer(a), part.pointer(b), destinations(part), pointers(part), index, parts,
-                true, backwards(part));
+                &tiles, backwards(part));
       if (!math.first) emit_elementwise_rows(part, *math.elementwise, begin, end);
     });
     flip();
@@ -480,14 +478,14 @@ void emit_generated_gemm(KernelEmitter& kernel, bool b_packed, bool a_packed) {
   if (!parallel) {
     GemmEmitter(kernel, shape, dtype, b_packed, a_packed)
         .emit(kernel.pointer(a), kernel.pointer(b), destinations(kernel), pointers(kernel), nullptr,
-              nullptr, false, backwards(kernel));
+              nullptr, nullptr, backwards(kernel));
     flip();
     return;
   }
   emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
     GemmEmitter(part, shape, dtype, b_packed, a_packed)
         .emit(part.pointer(a), part.pointer(b), destinations(part), pointers(part), index, parts,
-              false, backwards(part));
+              nullptr, backwards(part));
   });
   flip();
 }
