@@ -14,9 +14,13 @@
 //
 // Usage: rnnc_rnn [--config NAME:E:H:B:T]... [--cell lstm,gru] [--mode infer,fwdbwd,train]
 //                 [--min-time S] [--threads LABEL] [--backend NAME] [--train-input embed|dense]
-//                 [--classes C] [--vocab V] [--write-models DIR]
+//                 [--classes C] [--vocab V] [--write-models DIR] [--weight-packs once|each-run]
 // --write-models DIR also writes each timed graph as text IR to DIR/CELL_CONFIG_MODE.rnn, for
 // `rnnc dump`, `rnnc bench` or `rnnc compile` of exactly what is timed.
+// --weight-packs: whether inference packs the weights once and keeps the panels from call to
+// call (once, the default: as a compiled library does, and as the oneDNN harness reorders its
+// inference weights once) or on every call (each-run; CompileOptions::cache_parameter_packs).
+// fwdbwd and train pack them on every call either way, as oneDNN's fwdbwd reorders them.
 // --backend defaults to "cpu" when this build has it, else "interp" (with a warning: the
 // interpreter is the oracle, not a fast backend; use it with tiny shapes only).
 #include <algorithm>
@@ -44,7 +48,8 @@ struct RnncOptions {
   bool embedding = true;
   int64_t classes = 2;
   int64_t vocabulary = 16000;
-  std::string models_folder;  ///< --write-models
+  std::string models_folder;       ///< --write-models
+  bool cache_weight_packs = true;  ///< --weight-packs once
 };
 
 RnncOptions parse_rnnc_options(const std::vector<std::string>& rest) {
@@ -65,6 +70,10 @@ RnncOptions parse_rnnc_options(const std::vector<std::string>& rest) {
       options.vocabulary = parse_count(flag, value, 1);
     } else if (flag == "--write-models") {
       options.models_folder = value;
+    } else if (flag == "--weight-packs") {
+      if (value != "once" && value != "each-run")
+        throw std::runtime_error("--weight-packs must be once or each-run, got '" + value + "'");
+      options.cache_weight_packs = value == "once";
     } else {
       throw std::runtime_error("unknown option '" + flag + "'");
     }
@@ -100,8 +109,10 @@ int run(int argc, char** argv) {
         }
         Bindings inputs;
         generate_inputs(*graph, 1, inputs);
+        rnnc::codegen::CompileOptions compile_options;
+        compile_options.cache_parameter_packs = rnnc_options.cache_weight_packs && mode == "infer";
         std::unique_ptr<rnnc::Executable> executable =
-            rnnc::codegen::compile(*graph, rnnc_options.backend);
+            rnnc::codegen::compile(*graph, rnnc_options.backend, compile_options);
         Bindings state = rnnc::initialize_parameters(*graph);
         // Outputs land in the same tensors every call, as the anchors reuse their memory.
         Bindings outputs;

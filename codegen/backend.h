@@ -21,6 +21,12 @@ struct CompileOptions {
   /// restored on return), as TensorFlow does: denormal gradients cost Intel cores a microcode
   /// assist per operation. false: IEEE denormals, as the interpreter computes.
   bool flush_denormals = true;
+  /// cpu: keep the packed copies of the weights that the graph reads but never writes (an
+  /// inference or forward+backward graph's) from run to run, packing them again only when a
+  /// parameter is bound to other memory or after Executable::parameters_changed(). The caller
+  /// promises to call that whenever it changes a parameter's values in place. Off: every run
+  /// packs what it multiplies by.
+  bool cache_parameter_packs = false;
 };
 
 /// Names of the backends usable in this build and on this machine: "interp" always, "cpu"

@@ -18,6 +18,10 @@ class Executable {
   /// (what a loop calling the graph again and again wants: no fresh memory, no page faults
   /// per call); the others, and this default, replace the contents with run()'s result.
   virtual void run_into(const Bindings& inputs, Bindings& state, Bindings& outputs);
+  /// Says that parameter values changed in place since the last run, for backends that keep
+  /// something made from them between runs (the CPU backend's cached weight packs,
+  /// CompileOptions::cache_parameter_packs); the others ignore it.
+  virtual void parameters_changed() {}
 };
 
 /// Checks that `inputs` and `state` bind every input and parameter of `graph` with its

@@ -564,7 +564,8 @@ TEST(CpuBackend, ElementwiseKernelIsVectorized) {
   options.target_cpu = "x86-64-v3";
   std::string rendered = cpu::render_llvm_ir(*graph, options, false);
   EXPECT_EQ(rendered.find("<8 x float>"), std::string::npos);  // scalar as rendered
-  EXPECT_NE(rendered.find("define i32 @rnnc_program(ptr %externals, ptr noalias %arena)"),
+  EXPECT_NE(rendered.find("define i32 @rnnc_program(ptr %externals, ptr noalias %arena, ptr "
+                          "noalias %packs)"),
             std::string::npos);
   std::string optimized = cpu::render_llvm_ir(*graph, options, true);
   EXPECT_NE(optimized.find("vector.body"), std::string::npos);

@@ -239,6 +239,13 @@ TEST(DriverTrain, BenchPrintsTimings) {
     EXPECT_GE(std::stod(fields["compile_ms"]), 0);
     EXPECT_NE(outcome.output.find("per run: median "), std::string::npos) << outcome.output;
   }
+  // The default backend, keeping the weights' packs (the default) or packing them each run.
+  for (const char* packs : {"", " --repack-weights"}) {
+    Outcome outcome =
+        run_driver("bench " + kModels + "sst_lstm.forward.rnn --min-time 0.02 --warmup 1" + packs);
+    ASSERT_EQ(outcome.status, 0) << packs << ": " << outcome.output;
+    EXPECT_EQ(testprog::result_fields(outcome.output).count("min_ms"), 1u) << outcome.output;
+  }
   Outcome bad = run_driver("bench " + kDiabetesTrain + " --min-time -1");
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.output.find("--min-time expects a number of seconds"), std::string::npos)

@@ -181,7 +181,11 @@ std::string render_header(const Library& library) {
   }
 
   out << "/* Parameter i (0 <= i < " << N << "_NUM_PARAMETERS): its elements, read and written in\n"
-      << " * place; NULL for a bad index or context. */\n"
+      << " * place; NULL for a bad index or context. The pointer is for use until the model\n"
+      << " * next runs: call this again after a run before reading or writing. A library keeps\n"
+      << " * what it derives from the parameters between runs (a CPU library its packed\n"
+      << " * weights, a GPU library the device's copy), and only this call, " << n << "_load,\n"
+      << " * " << n << "_reset and a training step tell it that they may change. */\n"
       << "void* " << n << "_parameter(" << n << "_context* context, int index);\n"
       << "/* Its name as the model names it (\"l1.weight\"); NULL for a bad index. */\n"
       << "const char* " << n << "_parameter_name(int index);\n"

@@ -48,6 +48,8 @@ struct Entry {
   };
   std::vector<Slot> externals;
   int64_t arena_bytes = 0;
+  /// CPU: the bytes of the program's pack cache and of its header (RenderedProgram); 0: none.
+  int64_t pack_cache_bytes = 0, pack_cache_header_bytes = 0;
   std::vector<std::string> errors;  ///< the program's error messages (code c: errors[c - 1])
   int first_error_code = kFirstProgramError;  ///< the C API code of the program's code 1
 };

@@ -52,12 +52,14 @@ AotResult compile_library(const ir::Graph& forward, const ir::Graph* train,
 
   std::vector<aot::ObjectProgram> objects;
   for (size_t i = 0; i < programs.size(); ++i)
-    objects.push_back({&programs[i], library.entries[i].symbol, &library.entries[i].errors,
-                       &library.entries[i].arena_bytes});
+    objects.push_back({&programs[i], library.entries[i].symbol, &library.entries[i]});
   const std::string parallel_symbol = name + "_run_parallel";
+  RenderOptions render;
+  render.parallel_symbol = parallel_symbol;
+  render.flush_denormals = options.flush_denormals;
+  render.cache_parameter_packs = options.cache_parameter_packs;
   std::string object =
-      aot::emit_object(objects, name + "_initial_parameters", initial, options.target_cpu,
-                       parallel_symbol, options.flush_denormals);
+      aot::emit_object(objects, name + "_initial_parameters", initial, options.target_cpu, render);
   int next_code = aot::kFirstProgramError;
   for (Entry& entry : library.entries) {
     entry.first_error_code = next_code;

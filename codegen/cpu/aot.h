@@ -29,6 +29,11 @@ struct AotOptions {
   /// Flush denormal floats to zero while the library's entry points run (x86's FTZ and DAZ;
   /// the caller's control word is restored on return). false: IEEE denormals.
   bool flush_denormals = true;
+  /// Keep the packed copies of the weights that a program packs but never writes (the
+  /// forward program's) in the context from call to call; NAME_parameter, NAME_load,
+  /// NAME_reset and a training step make the next call pack them again
+  /// (RenderOptions::cache_parameter_packs). false: every call packs them.
+  bool cache_parameter_packs = true;
   /// The C compiler that builds the runtime and links the libraries (`cc` by default).
   std::string c_compiler = "cc";
   /// Where the model came from, for the header's comment.

@@ -51,16 +51,18 @@ std::string render_parallel_source(const std::string& parallel_symbol) {
 
 std::string emit_object(const std::vector<ObjectProgram>& programs,
                         const std::string& initial_symbol, const std::string& initial_bytes,
-                        const std::string& target_cpu, const std::string& parallel_symbol,
-                        bool flush_denormals) {
+                        const std::string& target_cpu, const RenderOptions& options) {
   std::unique_ptr<llvm::TargetMachine> machine = pic_target_machine(target_cpu);
   llvm::LLVMContext context;
   std::unique_ptr<llvm::Module> module;
   for (const ObjectProgram& item : programs) {
-    RenderedProgram rendered = render_program(*item.program, context, *machine, item.symbol,
-                                              parallel_symbol, flush_denormals);
-    *item.errors = rendered.errors;
-    *item.arena_bytes = arena_bytes(*item.program, rendered);
+    RenderOptions program_options = options;
+    program_options.symbol = item.symbol;
+    RenderedProgram rendered = render_program(*item.program, context, *machine, program_options);
+    item.entry->errors = rendered.errors;
+    item.entry->arena_bytes = arena_bytes(*item.program, rendered);
+    item.entry->pack_cache_bytes = rendered.pack_cache_bytes;
+    item.entry->pack_cache_header_bytes = rendered.pack_cache_header_bytes;
     rendered.module->getFunction(item.symbol)->setVisibility(llvm::GlobalValue::HiddenVisibility);
     if (!module) {
       module = std::move(rendered.module);

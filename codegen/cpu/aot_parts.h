@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "codegen/aot/library.h"
+#include "codegen/cpu/program_renderer.h"
 
 /// The CPU-specific pieces of an ahead-of-time library (codegen/cpu/aot.h); the API
 /// description, header and shared runtime text are codegen/aot/library.h's.
@@ -29,8 +30,9 @@ std::string render_parallel_source(const std::string& parallel_symbol);
 struct ObjectProgram {
   const ir::Program* program;
   std::string symbol;
-  std::vector<std::string>* errors;  ///< receives the rendered program's error messages
-  int64_t* arena_bytes;  ///< receives the bytes its arena must have (program_renderer.h)
+  /// Receives the rendered program's error messages, the bytes its arena must have and its
+  /// pack cache's (program_renderer.h).
+  Entry* entry;
 };
 
 /// The relocatable object (ELF, position independent) holding every program's entry
@@ -38,12 +40,11 @@ struct ObjectProgram {
 /// are not all zeros, at their CTensor::initial_offset); all hidden, so a shared library exports
 /// none of them. Code is tuned for `target_cpu` (empty: this machine's CPU); large generated
 /// products call `parallel_symbol` (render_parallel_source). Throws rnnc::Error when LLVM
-/// fails or the CPU name is unknown. With `flush_denormals` every entry function computes
-/// with denormals flushed to zero (render_program).
+/// fails or the CPU name is unknown. `options` (its symbol aside) says how every program is
+/// rendered (render_program).
 std::string emit_object(const std::vector<ObjectProgram>& programs,
                         const std::string& initial_symbol, const std::string& initial_bytes,
-                        const std::string& target_cpu, const std::string& parallel_symbol,
-                        bool flush_denormals);
+                        const std::string& target_cpu, const RenderOptions& options);
 
 /// The embedded text of codegen/cpu/runtime/rnnc_parallel.h (cmake/EmbedText.cmake).
 const std::string& parallel_header_text();

@@ -10,7 +10,9 @@ namespace rnnc::cpu::aot {
 namespace {
 
 /// The body of one entry point: check the arguments, fill the externals, run, map the code.
-void entry_function(std::ostringstream& out, const Library& library, const Entry& entry) {
+/// A training step changes the parameters: the pack caches are forgotten after it.
+void entry_function(std::ostringstream& out, const Library& library, const Entry& entry,
+                    size_t index) {
   const std::string& n = library.name;
   const std::string N = upper(n);
   out << "int " << n << "_" << entry.function << "(" << n << "_context* context";
@@ -41,8 +43,10 @@ void entry_function(std::ostringstream& out, const Library& library, const Entry
         break;
     }
   }
-  out << "  code = " << entry.symbol << "(externals, context->arena);\n"
-      << "  return code == 0 ? " << N << "_OK : set_error(" << entry.first_error_code
+  out << "  code = " << entry.symbol << "(externals, context->arena, context->packs[" << index
+      << "]);\n";
+  if (entry.function == "train_step") out << "  forget_packs(context);\n";
+  out << "  return code == 0 ? " << N << "_OK : set_error(" << entry.first_error_code
       << " + code - 1, NULL);\n"
       << "}\n\n";
 }
@@ -68,15 +72,33 @@ std::string render_runtime(const Library& library) {
       << "/* In " << n << ".o: the parameters' initial values and the compiled programs. */\n"
       << "extern const unsigned char " << n << "_initial_parameters[];\n";
   for (const Entry& entry : library.entries)
-    out << "int32_t " << entry.symbol << "(void* const* externals, void* arena);\n";
+    out << "int32_t " << entry.symbol << "(void* const* externals, void* arena, void* packs);\n";
   out << "\n#define ALIGNMENT " << ir::Program::kAlignment << "\n"
       << "#define ARENA_BYTES " << arena_bytes << "\n"
       << "#define NUM_PARAMETERS " << parameters.size() << "\n"
-      << "#define NUM_PROGRAM_ERRORS " << program_errors.size() << "\n\n"
+      << "#define NUM_PROGRAM_ERRORS " << program_errors.size() << "\n"
+      << "#define NUM_ENTRIES " << library.entries.size() << "\n\n"
       << "struct " << n << "_context {\n"
       << "  unsigned char* parameters; /* " << N << "_PARAMETER_BYTES bytes */\n"
       << "  void* arena;               /* ARENA_BYTES bytes */\n"
+      << "  /* Per entry, its program's pack cache (NULL: none): the packed weights kept from\n"
+      << "   * call to call, valid while the first pack_cache_header[i] bytes say so. */\n"
+      << "  void* packs[NUM_ENTRIES];\n"
       << "};\n\n";
+  out << "static const size_t pack_cache_bytes[NUM_ENTRIES] = {";
+  for (size_t i = 0; i < library.entries.size(); ++i)
+    out << (i ? ", " : "") << library.entries[i].pack_cache_bytes;
+  out << "};\n"
+      << "static const size_t pack_cache_header[NUM_ENTRIES] = {";
+  for (size_t i = 0; i < library.entries.size(); ++i)
+    out << (i ? ", " : "") << library.entries[i].pack_cache_header_bytes;
+  out << "};\n\n"
+      << "/* The parameters may have changed: every program packs its weights again. */\n"
+      << "static void forget_packs(" << n << "_context* context) {\n"
+      << "  int i;\n"
+      << "  for (i = 0; i < NUM_ENTRIES; ++i)\n"
+      << "    if (context->packs[i]) memset(context->packs[i], 0, pack_cache_header[i]);\n"
+      << "}\n\n";
 
   out << "static void* allocate(size_t bytes) {\n"
       << "  void* memory = NULL;\n"
@@ -85,8 +107,9 @@ std::string render_runtime(const Library& library) {
       << "  if (posix_memalign(&memory, ALIGNMENT, bytes) != 0) return NULL;\n"
       << "  return memory;\n"
       << "}\n\n";
-  out << rnnc::aot::render_parameter_runtime(library, {});
+  out << rnnc::aot::render_parameter_runtime(library, {"", "forget_packs(context);"});
   out << n << "_context* " << n << "_create(void) {\n"
+      << "  int i, failed = 0;\n"
       << "  " << n << "_context* context = (" << n << "_context*)malloc(sizeof *context);\n"
       << "  if (!context) {\n"
       << "    set_error(" << N << "_ERROR_OUT_OF_MEMORY, NULL);\n"
@@ -94,7 +117,14 @@ std::string render_runtime(const Library& library) {
       << "  }\n"
       << "  context->parameters = (unsigned char*)allocate(" << N << "_PARAMETER_BYTES);\n"
       << "  context->arena = allocate(ARENA_BYTES);\n"
-      << "  if (!context->parameters || !context->arena) {\n"
+      << "  for (i = 0; i < NUM_ENTRIES; ++i) {\n"
+      << "    context->packs[i] = NULL;\n"
+      << "    if (pack_cache_bytes[i] == 0) continue;\n"
+      << "    context->packs[i] = allocate(pack_cache_bytes[i]);\n"
+      << "    if (!context->packs[i]) failed = 1;\n"
+      << "    else memset(context->packs[i], 0, pack_cache_bytes[i]);\n"
+      << "  }\n"
+      << "  if (failed || !context->parameters || !context->arena) {\n"
       << "    " << n << "_destroy(context);\n"
       << "    set_error(" << N << "_ERROR_OUT_OF_MEMORY, NULL);\n"
       << "    return NULL;\n"
@@ -103,17 +133,21 @@ std::string render_runtime(const Library& library) {
       << "  return context;\n"
       << "}\n\n"
       << "void " << n << "_destroy(" << n << "_context* context) {\n"
+      << "  int i;\n"
       << "  if (!context) return;\n"
       << "  free(context->parameters);\n"
       << "  free(context->arena);\n"
+      << "  for (i = 0; i < NUM_ENTRIES; ++i) free(context->packs[i]);\n"
       << "  free(context);\n"
       << "}\n\n"
       << "void " << n << "_reset(" << n << "_context* context) {\n"
       << "  if (!context) return;\n"
       << "  reset_parameter_block(context->parameters);\n"
+      << "  forget_packs(context);\n"
       << "}\n\n";
 
-  for (const Entry& entry : library.entries) entry_function(out, library, entry);
+  for (size_t i = 0; i < library.entries.size(); ++i)
+    entry_function(out, library, library.entries[i], i);
   out << "const char* " << n << "_describe(const " << n << "_context* context) {\n"
       << "  (void)context;\n"
       << "  return "

@@ -24,6 +24,14 @@ double lap(std::chrono::steady_clock::time_point& start) {
   return seconds;
 }
 
+/// The JIT's rendering options for `options`.
+RenderOptions render_options(const codegen::CompileOptions& options) {
+  RenderOptions render;
+  render.flush_denormals = options.flush_denormals;
+  render.cache_parameter_packs = options.cache_parameter_packs;
+  return render;
+}
+
 /// Memory aligned to Program::kAlignment.
 struct AlignedFree {
   void operator()(void* memory) const { std::free(memory); }
@@ -37,6 +45,10 @@ struct CpuExecutable::State {
   std::unique_ptr<JitCode> code;
   std::vector<std::string> errors;
   std::unique_ptr<void, AlignedFree> arena;
+  /// The pack cache (RenderedProgram::pack_cache_bytes; null without one) and its header.
+  std::unique_ptr<void, AlignedFree> packs;
+  int64_t pack_cache_header_bytes = 0;
+  int64_t cached_packs = 0;
   CompileTimes times;
 };
 
@@ -45,6 +57,7 @@ CpuExecutable::~CpuExecutable() = default;
 
 const CompileTimes& CpuExecutable::compile_times() const { return state_->times; }
 const ir::Program& CpuExecutable::program() const { return state_->program; }
+int64_t CpuExecutable::cached_packs() const { return state_->cached_packs; }
 
 Bindings CpuExecutable::run(const Bindings& inputs, Bindings& state) {
   Bindings outputs;
@@ -76,8 +89,13 @@ void CpuExecutable::run_into(const Bindings& inputs, Bindings& state, Bindings& 
       found = outputs.insert_or_assign(output.name, Tensor(output.value->type())).first;
     bind(program.outputs[i], found->second.raw());
   }
-  int32_t code = state_->code->entry()(externals.data(), state_->arena.get());
+  int32_t code = state_->code->entry()(externals.data(), state_->arena.get(), state_->packs.get());
   if (code != 0) throw Error(state_->errors.at(code - 1));
+}
+
+void CpuExecutable::parameters_changed() {
+  if (state_->packs)
+    std::memset(state_->packs.get(), 0, static_cast<size_t>(state_->pack_cache_header_bytes));
 }
 
 std::unique_ptr<CpuExecutable> compile(const ir::Graph& graph,
@@ -90,8 +108,8 @@ std::unique_ptr<CpuExecutable> compile(const ir::Graph& graph,
   state->program = passes::plan_memory(*state->graph);
   state->times.planning = lap(start);
   auto context = std::make_unique<llvm::LLVMContext>();
-  RenderedProgram rendered = render_program(state->program, *context, *machine, "rnnc_program",
-                                            "rnnc_run_parallel", options.flush_denormals);
+  RenderedProgram rendered =
+      render_program(state->program, *context, *machine, render_options(options));
   state->times.rendering = lap(start);
   int64_t bytes = std::max<int64_t>(arena_bytes(state->program, rendered), 1);
   optimize_module(*rendered.module, *machine);
@@ -106,6 +124,16 @@ std::unique_ptr<CpuExecutable> compile(const ir::Graph& graph,
     throw Error("cannot allocate the arena of " + std::to_string(bytes) + " bytes");
   // Touch every page now, so that no run pays for first-touch page faults.
   std::memset(state->arena.get(), 0, static_cast<size_t>(bytes));
+  if (rendered.pack_cache_bytes > 0) {
+    state->packs.reset(std::aligned_alloc(ir::Program::kAlignment,
+                                          static_cast<size_t>(rendered.pack_cache_bytes)));
+    if (!state->packs)
+      throw Error("cannot allocate the pack cache of " + std::to_string(rendered.pack_cache_bytes) +
+                  " bytes");
+    std::memset(state->packs.get(), 0, static_cast<size_t>(rendered.pack_cache_bytes));
+    state->pack_cache_header_bytes = rendered.pack_cache_header_bytes;
+  }
+  state->cached_packs = rendered.cached_packs;
   return std::make_unique<CpuExecutable>(std::move(state));
 }
 
@@ -115,8 +143,7 @@ std::string render_llvm_ir(const ir::Graph& graph, const codegen::CompileOptions
   auto copy = rnnc::aot::optimized_copy(graph, options.pipeline_level);
   ir::Program program = passes::plan_memory(*copy);
   llvm::LLVMContext context;
-  RenderedProgram rendered = render_program(program, context, *machine, "rnnc_program",
-                                            "rnnc_run_parallel", options.flush_denormals);
+  RenderedProgram rendered = render_program(program, context, *machine, render_options(options));
   if (optimized) optimize_module(*rendered.module, *machine);
   std::string text;
   llvm::raw_string_ostream stream(text);

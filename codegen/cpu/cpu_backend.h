@@ -41,11 +41,16 @@ class CpuExecutable final : public Executable {
   Bindings run(const Bindings& inputs, Bindings& state) override;
   /// Writes straight into the tensors of `outputs` that have an output's name and type.
   void run_into(const Bindings& inputs, Bindings& state, Bindings& outputs) override;
+  /// Zeroes the pack cache's header: the next run packs every cached parameter again.
+  void parameters_changed() override;
 
   /// How long compiling took, by stage.
   const CompileTimes& compile_times() const;
   /// The program the code was rendered from.
   const ir::Program& program() const;
+  /// The packs whose panels the pack cache keeps between runs
+  /// (CompileOptions::cache_parameter_packs; RenderedProgram::cached_packs).
+  int64_t cached_packs() const;
 
  private:
   std::unique_ptr<State> state_;

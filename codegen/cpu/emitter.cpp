@@ -86,6 +86,19 @@ int64_t ModuleContext::reserve_scratch(int64_t bytes) {
   return offset;
 }
 
+void ModuleContext::start_pack_cache(int64_t slots) {
+  pack_cache_slots_ = slots;
+  pack_cache_bytes_ = 0;
+  reserve_pack_cache(slots * static_cast<int64_t>(sizeof(void*)));  // the header
+}
+
+int64_t ModuleContext::reserve_pack_cache(int64_t bytes) {
+  const int64_t offset = pack_cache_bytes_;
+  pack_cache_bytes_ +=
+      (bytes + ir::Program::kAlignment - 1) / ir::Program::kAlignment * ir::Program::kAlignment;
+  return offset;
+}
+
 std::string ModuleContext::function_name(const std::string& hint) {
   return "kernel" + std::to_string(next_function_++) + "_" + hint;
 }

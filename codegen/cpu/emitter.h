@@ -160,6 +160,17 @@ class ModuleContext {
   /// The scratch bytes reserved so far.
   int64_t scratch_bytes() const { return scratch_bytes_; }
 
+  /// Starts the pack cache (RenderOptions::cache_parameter_packs) with a header of `slots`
+  /// source addresses.
+  void start_pack_cache(int64_t slots);
+  /// The header slots of the pack cache (0: no cache).
+  int64_t pack_cache_slots() const { return pack_cache_slots_; }
+  /// Reserves `bytes` of the pack cache after its header; returns their offset from the
+  /// cache's start (aligned to Program::kAlignment).
+  int64_t reserve_pack_cache(int64_t bytes);
+  /// The pack cache's bytes, header included (0: no cache).
+  int64_t pack_cache_bytes() const { return pack_cache_bytes_; }
+
  private:
   llvm::Module& module_;
   const ir::Program& program_;
@@ -179,6 +190,8 @@ class ModuleContext {
   std::map<const ir::Step*, GateMath> gate_math_;
   std::string parallel_symbol_;
   int64_t scratch_bytes_ = 0;
+  int64_t pack_cache_slots_ = 0;
+  int64_t pack_cache_bytes_ = 0;
 };
 
 /// One LLVM function being emitted: a builder positioned in it, counted loops, and early

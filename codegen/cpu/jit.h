@@ -24,7 +24,7 @@ std::unique_ptr<llvm::TargetMachine> make_target_machine(const std::string& cpu)
 void optimize_module(llvm::Module& module, llvm::TargetMachine& machine);
 
 /// The signature of a rendered program's entry function (see program_renderer.h).
-using ProgramEntry = int32_t (*)(void* const* externals, void* arena);
+using ProgramEntry = int32_t (*)(void* const* externals, void* arena, void* packs);
 
 /// A module compiled to machine code in this process by ORC's LLJIT. Only libm, the C
 /// library and cblas_sgemm / cblas_dgemm (OpenBLAS) are resolvable from it.

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <stdexcept>
+#include <tuple>
 
 #include "codegen/cpu/emitter.h"
 
@@ -53,8 +54,10 @@ std::string kernel_hint(const ir::Step& step) {
 
 class ProgramEmitter {
  public:
-  ProgramEmitter(ModuleContext& module, llvm::Function* entry)
+  ProgramEmitter(ModuleContext& module, llvm::Function* entry, bool cache_parameter_packs)
       : module_(module), program_(module.program()), main_(module, entry) {
+    // Each parameter may be packed as B (transposed or not) and as a transposed A's panels.
+    if (cache_parameter_packs) module_.start_pack_cache(4 * program_.parameters.size());
     collect_trip_counts(program_.steps);
     llvm::IRBuilder<>& b = main_.builder();
     llvm::Value* table = entry->getArg(0);
@@ -66,8 +69,12 @@ class ProgramEmitter {
     }
   }
 
+  /// The packs emit() sent to the pack cache (distinct buffer, transposition and width).
+  int64_t cached_packs() const { return static_cast<int64_t>(cache_slots_.size()); }
+
   void emit() {
     count_readers(program_.steps);
+    collect_written(program_.steps, program_writes_);
     reserve_top_level_panels();
     emit_steps(program_.steps);
     main_.finish();
@@ -1163,6 +1170,7 @@ class ProgramEmitter {
                            int64_t width = 0) {
     const ir::TensorType& type = program_.buffers.at(id).type;
     const int64_t k = type.shape.at(transposed ? 1 : 0), n = type.shape.at(transposed ? 0 : 1);
+    if (packs_into_cache(id, transposed)) return cached_pack(id, transposed, width);
     if (!packed)
       packed = scratch_address(module_.reserve_scratch(panel_bytes(id, transposed, width)));
     auto parts = concat_parts_.find(id);
@@ -1174,6 +1182,49 @@ class ProgramEmitter {
     for (BufferId part : parts->second)
       sources.push_back({address(part), program_.buffers.at(part).type.shape.back()});
     emit_pack_panels(main_, sources, packed, type.dtype, k, n, width);
+    return packed;
+  }
+
+  /// Whether packing `id` (as B, transposed or not, or a transposed A) goes to the pack cache
+  /// (RenderOptions::cache_parameter_packs): a parameter, or a view of one, that no step of
+  /// the program writes, packed from one source.
+  bool packs_into_cache(BufferId id, bool transposed) const {
+    if (module_.pack_cache_slots() == 0) return false;
+    if (!transposed && concat_parts_.count(id)) return false;
+    const Extent e = extent(id);
+    if (e.root != Placement::external || e.loop_dependent) return false;
+    bool parameter = false;
+    for (BufferId p : program_.parameters)
+      parameter = parameter || program_.buffers.at(p).external_index == e.root_id;
+    if (!parameter) return false;
+    for (const Extent& w : program_writes_)
+      if (overlap(e, w)) return false;
+    return true;
+  }
+
+  /// The panels of parameter `id` (packs_into_cache) in the pack cache: packed here only when
+  /// the cache's header slot for them does not hold the address they come from (the first
+  /// call, a parameter bound to other memory, or the header zeroed since), which it then
+  /// does. A second pack of the same buffer the same way shares the panels and the slot.
+  llvm::Value* cached_pack(BufferId id, bool transposed, int64_t width) {
+    const ir::TensorType& type = program_.buffers.at(id).type;
+    const int64_t k = type.shape.at(transposed ? 1 : 0), n = type.shape.at(transposed ? 0 : 1);
+    auto [it, added] = cache_slots_.try_emplace({id, transposed, width});
+    if (added) {
+      it->second.slot = static_cast<int64_t>(cache_slots_.size()) - 1;
+      it->second.offset = module_.reserve_pack_cache(panel_bytes(id, transposed, width));
+    }
+    assert(it->second.slot < module_.pack_cache_slots());
+    llvm::IRBuilder<>& b = main_.builder();
+    llvm::Value* cache = main_.function()->getArg(2);
+    llvm::Value* slot =
+        main_.byte_address(cache, main_.index(it->second.slot * int64_t{sizeof(void*)}));
+    llvm::Value* packed = main_.byte_address(cache, main_.index(it->second.offset));
+    llvm::Value* source = address(id);
+    main_.if_then(b.CreateICmpNE(b.CreateLoad(module_.pointer(), slot), source), [&] {
+      emit_pack_panels(main_, source, packed, type.dtype, k, n, transposed, width);
+      b.CreateStore(source, slot);
+    });
     return packed;
   }
 
@@ -1204,10 +1255,11 @@ class ProgramEmitter {
     for (const ir::Step& step : program_.steps)
       if (packs_at_top_level(step)) {
         top_level_packed_.insert(&step);
-        bytes = std::max(bytes, panel_bytes(step.operands.at(1),
-                                            step.node->attrs().get_int("transpose_b") != 0));
-        const BufferId a = step.operands.at(0);
-        if (step.node->attrs().get_int("transpose_a") != 0)
+        const BufferId a = step.operands.at(0), b = step.operands.at(1);
+        const bool transposed_b = step.node->attrs().get_int("transpose_b") != 0;
+        if (!packs_into_cache(b, transposed_b))
+          bytes = std::max(bytes, panel_bytes(b, transposed_b));
+        if (step.node->attrs().get_int("transpose_a") != 0 && !packs_into_cache(a, false))
           a_bytes = std::max(a_bytes, panel_bytes(a, false, a_panel_rows(a)));
       }
     if (bytes > 0) top_level_panels_ = scratch_address(module_.reserve_scratch(bytes));
@@ -1308,6 +1360,14 @@ class ProgramEmitter {
   /// The top-level products whose B is packed just before them, and their panels' region.
   std::set<const ir::Step*> top_level_packed_;
   llvm::Value* top_level_panels_ = nullptr;
+  /// Everything the program's steps write (packs_into_cache).
+  std::vector<Extent> program_writes_;
+  /// Where the pack cache keeps a parameter's panels: its header slot and the panels' offset.
+  struct CacheSlot {
+    int64_t slot = 0, offset = 0;
+  };
+  /// By (buffer, transposed, panel width) as pack_panels takes them.
+  std::map<std::tuple<BufferId, bool, int64_t>, CacheSlot> cache_slots_;
   llvm::Value* top_level_a_panels_ = nullptr;  ///< transposed A operands
 };
 
@@ -1345,8 +1405,8 @@ int64_t arena_bytes(const ir::Program& program, const RenderedProgram& rendered)
 }
 
 RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& context,
-                               const llvm::TargetMachine& machine, const std::string& symbol,
-                               const std::string& parallel_symbol, bool flush_denormals) {
+                               const llvm::TargetMachine& machine, const RenderOptions& options) {
+  const std::string& symbol = options.symbol;
   RenderedProgram rendered;
   rendered.symbol = symbol;
   rendered.module = std::make_unique<llvm::Module>(symbol, context);
@@ -1355,22 +1415,32 @@ RenderedProgram render_program(const ir::Program& program, llvm::LLVMContext& co
   module.setDataLayout(machine.createDataLayout());
 
   ModuleContext module_context(module, program);
-  module_context.set_parallel_symbol(parallel_symbol);
+  module_context.set_parallel_symbol(options.parallel_symbol);
   const llvm::MCSubtargetInfo& subtarget = *machine.getMCSubtargetInfo();
   module_context.set_vector_bytes(subtarget.checkFeatures("+avx512f") ? 64
                                   : subtarget.checkFeatures("+avx")   ? 32
                                                                       : 16);
   llvm::PointerType* pointer = module_context.pointer();
-  auto* type = llvm::FunctionType::get(module_context.i32(), {pointer, pointer}, false);
+  auto* type = llvm::FunctionType::get(module_context.i32(), {pointer, pointer, pointer}, false);
   llvm::Function* entry =
       llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage, symbol, module);
   entry->setDoesNotThrow();
   entry->getArg(0)->setName("externals");
   entry->getArg(1)->setName("arena");
+  entry->getArg(2)->setName("packs");
   entry->addParamAttr(1, llvm::Attribute::NoAlias);
-  ProgramEmitter(module_context, entry).emit();
-  if (flush_denormals && machine.getTargetTriple().isX86()) flush_denormals_while_running(*entry);
+  entry->addParamAttr(2, llvm::Attribute::NoAlias);
+  ProgramEmitter emitter(module_context, entry, options.cache_parameter_packs);
+  emitter.emit();
+  if (options.flush_denormals && machine.getTargetTriple().isX86())
+    flush_denormals_while_running(*entry);
   rendered.scratch_bytes = module_context.scratch_bytes();
+  rendered.cached_packs = emitter.cached_packs();
+  if (rendered.cached_packs > 0) {
+    rendered.pack_cache_bytes = module_context.pack_cache_bytes();
+    rendered.pack_cache_header_bytes =
+        module_context.pack_cache_slots() * static_cast<int64_t>(sizeof(void*));
+  }
 
   const std::string cpu = machine.getTargetCPU().str();
   const std::string features = machine.getTargetFeatureString().str();

@@ -17,7 +17,7 @@ namespace {
 const char* kBenchHelp =
     "usage: rnnc bench MODEL [--input NAME=FILE.npy ...] [--param NAME=FILE.npy ...]\n"
     "                  [--backend NAME] [-O<level>] [--min-time SECONDS] [--warmup N]\n"
-    "                  [--seed N] [--keep-denormals]\n"
+    "                  [--seed N] [--keep-denormals] [--repack-weights]\n"
     "\n"
     "Compiles MODEL (text IR or ONNX) for a backend, reporting the compile time, then runs it\n"
     "over and over and reports the median and minimum time per run and the runs per second.\n"
@@ -31,6 +31,9 @@ const char* kBenchHelp =
     "  -O<level>            the optimization level compiled with (default -O1)\n"
     "  --min-time SECONDS   keep running until this much time is measured (default 1)\n"
     "  --warmup N           untimed runs first (default 3)\n" RNNC_KEEP_DENORMALS_HELP
+    "  --repack-weights     cpu: pack the weights for the products on every run (default: a\n"
+    "                       model that never writes its weights packs them once and keeps\n"
+    "                       them, as a library from 'rnnc compile' does)\n"
     "\n"
     "The last line sums it up for scripts: RESULT backend=... compile_ms=... runs=...\n"
     "median_ms=... min_ms=... runs_per_s=...\n";
@@ -91,7 +94,7 @@ int bench_command(int argc, char** argv) {
   if (wants_help(argc, argv)) return std::fputs(kBenchHelp, stdout), 0;
   Arguments arguments = parse_arguments(
       argc, argv, 2, {"input", "param", "seed", "backend", "min-time", "warmup", "O"},
-      {"keep-denormals"});
+      {"keep-denormals", "repack-weights"});
   std::string path = model_path(arguments, kBenchHelp);
   std::string backend = chosen_backend(arguments);
   double min_time = positive_seconds(arguments, "min-time", 1.0);
@@ -108,6 +111,7 @@ int bench_command(int argc, char** argv) {
     return std::chrono::duration<double, std::milli>(duration).count();
   };
   codegen::CompileOptions options = compile_options(arguments);
+  options.cache_parameter_packs = !arguments.has("repack-weights");
   Clock::time_point compile_start = Clock::now();
   auto executable = codegen::compile(*model.graph, backend, options);
   double compile_ms = milliseconds(Clock::now() - compile_start);

@@ -31,7 +31,8 @@ namespace {
 
 const char* kCompileHelp =
     "usage: rnnc compile MODEL -o DIR [--name NAME] [-O0|-O1] [--target cpu|cuda]\n"
-    "                    [--target-cpu CPU] [--keep-denormals] [--cuda-arch sm_XY]\n"
+    "                    [--target-cpu CPU] [--keep-denormals] [--repack-weights]\n"
+    "                    [--cuda-arch sm_XY]\n"
     "                    [--cuda-gemm C] [--cc CC]\n"
     "                    [--train-model TRAIN.rnn |\n"
     "                     --train --loss mse|bce|cross-entropy [--output NAME]\n"
@@ -58,6 +59,9 @@ const char* kCompileHelp =
     "  --keep-denormals    compute with IEEE denormal floats (default: flushed to zero while\n"
     "                      the library runs, as TensorFlow does; on Intel cores every\n"
     "                      operation on a denormal costs a microcode assist)\n"
+    "  --repack-weights    pack the weights for the products on every call (default: the\n"
+    "                      forward function packs them once and keeps them in the context\n"
+    "                      until NAME_parameter, NAME_load, NAME_reset or a training step)\n"
     "  --cc CC             the C compiler building the runtime and libraries (default: $CC,\n"
     "                      else cc)\n"
     "  --train-model FILE  also compile FILE, a training step of the same model (text IR),\n"
@@ -154,7 +158,7 @@ int compile_command(int argc, char** argv) {
       parse_arguments(argc, pointers.data(), 2,
                       {"output-dir", "name", "O", "target", "target-cpu", "cuda-arch", "cuda-gemm",
                        "cc", "train-model", "loss", "output", "optimizer", "clip-norm"},
-                      {"train", "keep-denormals"});
+                      {"train", "keep-denormals", "repack-weights"});
   if (arguments.positional.size() != 1)
     throw Error("expected one model file\n\n" + std::string(kCompileHelp));
   if (!arguments.has("output-dir"))
@@ -225,6 +229,7 @@ int compile_command(int argc, char** argv) {
     options.pipeline_level = level;
     options.target_cpu = arguments.get("target-cpu");
     options.flush_denormals = !arguments.has("keep-denormals");
+    options.cache_parameter_packs = !arguments.has("repack-weights");
     options.c_compiler = c_compiler;
     options.source_description = description;
     cpu::AotResult result = cpu::compile_library(*model.graph, train_graph.get(), model.parameters,
