@@ -1360,6 +1360,7 @@ class ProgramEmitter {
   /// The top-level products whose B is packed just before them, and their panels' region.
   std::set<const ir::Step*> top_level_packed_;
   llvm::Value* top_level_panels_ = nullptr;
+  llvm::Value* top_level_a_panels_ = nullptr;  ///< transposed A operands
   /// Everything the program's steps write (packs_into_cache).
   std::vector<Extent> program_writes_;
   /// Where the pack cache keeps a parameter's panels: its header slot and the panels' offset.
@@ -1368,7 +1369,6 @@ class ProgramEmitter {
   };
   /// By (buffer, transposed, panel width) as pack_panels takes them.
   std::map<std::tuple<BufferId, bool, int64_t>, CacheSlot> cache_slots_;
-  llvm::Value* top_level_a_panels_ = nullptr;  ///< transposed A operands
 };
 
 /// MXCSR's flush-to-zero (results) and denormals-are-zero (operands) bits.
