@@ -16,6 +16,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "codegen/interp/interpreter.h"
@@ -355,6 +356,64 @@ std::unique_ptr<ir::Graph> derived_step(const ir::Graph& forward, const std::str
   return train;
 }
 
+/// A one-product model `name` in `folder`: y = sigmoid(x w), or sigmoid(x w^T) when
+/// `transposed`, x [rows, depth], y [rows, columns]; returns the model file's path.
+fs::path one_product_model(const fs::path& folder, const std::string& name, int rows, int depth,
+                           int columns, bool transposed) {
+  const std::string w = transposed ? std::to_string(columns) + ", " + std::to_string(depth)
+                                   : std::to_string(depth) + ", " + std::to_string(columns);
+  const std::string x = std::to_string(rows) + ", " + std::to_string(depth);
+  const std::string y = std::to_string(rows) + ", " + std::to_string(columns);
+  fs::path path = folder / (name + ".rnn");
+  std::ofstream(path) << "graph @" << name << " {\n"
+                      << "  %w = parameter() {init = \"uniform:-0.1,0.1\", seed = 4, role = "
+                         "\"weight\"} : f32["
+                      << w << "]\n  %x = input() : f32[" << x << "]\n"
+                      << "  %y = matmul(%x, %w) {transpose_a = 0, transpose_b = "
+                      << (transposed ? 1 : 0) << "} : f32[" << y << "]\n"
+                      << "  %t = sigmoid(%y) : f32[" << y << "]\n  output y = %t\n}\n";
+  return path;
+}
+
+/// The C API of a one_product_model library with a training step, opened with dlopen.
+struct ProductLibrary {
+  void* handle = nullptr;
+  void* (*create)() = nullptr;
+  void (*destroy)(void*) = nullptr;
+  int (*forward)(void*, const float*, float*) = nullptr;
+  int (*train_step)(void*, const float*, const float*, float*, float*) = nullptr;
+  float* (*parameter)(void*, int) = nullptr;
+  void (*reset)(void*) = nullptr;
+  int (*save)(void*, const char*) = nullptr;
+  int (*load)(void*, const char*) = nullptr;
+
+  /// Opens `shared` (libNAME.so) and finds NAME's functions; check complete().
+  ProductLibrary(const fs::path& shared, const std::string& name)
+      : handle(dlopen(shared.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+    if (!handle) return;
+    auto find = [&](auto& function, const char* suffix) {
+      function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(
+          dlsym(handle, (name + "_" + suffix).c_str()));
+    };
+    find(create, "create");
+    find(destroy, "destroy");
+    find(forward, "forward");
+    find(train_step, "train_step");
+    find(parameter, "parameter");
+    find(reset, "reset");
+    find(save, "save");
+    find(load, "load");
+  }
+  ProductLibrary(const ProductLibrary&) = delete;
+  ProductLibrary& operator=(const ProductLibrary&) = delete;
+  ~ProductLibrary() {
+    if (handle) dlclose(handle);
+  }
+  bool complete() const {
+    return create && destroy && forward && train_step && parameter && reset && save && load;
+  }
+};
+
 TEST_F(Aot, ParallelProductsMatchTheInterpreter) {
   // 48x256x1000 (12M multiply-adds) is a generated product split by columns across the
   // library's own thread pool (NAME_run_parallel, NAME_parallel.c); 1000 columns leave a
@@ -363,15 +422,7 @@ TEST_F(Aot, ParallelProductsMatchTheInterpreter) {
   // interpreter's.
   const testdir::ScratchDir scratch_dir = scratch("parallel_model");
   const fs::path& folder = scratch_dir.path();
-  fs::path path = folder / "wide.rnn";
-  std::ofstream(path) << R"(graph @wide {
-  %w = parameter() {init = "uniform:-0.1,0.1", seed = 4, role = "weight"} : f32[256, 1000]
-  %x = input() : f32[48, 256]
-  %y = matmul(%x, %w) {transpose_a = 0, transpose_b = 0} : f32[48, 1000]
-  %t = sigmoid(%y) : f32[48, 1000]
-  output y = %t
-}
-)";
+  fs::path path = one_product_model(folder, "wide", 48, 256, 1000, false);
   ProgramRun compiled =
       rnnc_driver("compile " + path.string() + " --train --loss bce --optimizer sgd:lr=0.1 -o " +
                   (folder / "lib").string());
@@ -388,36 +439,25 @@ TEST_F(Aot, ParallelProductsMatchTheInterpreter) {
   Bindings forward_expected = interp::run_graph(*forward, {{"x", inputs["x"]}}, state);
   Bindings train_expected = interp::run_graph(*train, inputs, state);
 
-  void* library = dlopen((folder / "lib" / "libwide.so").c_str(), RTLD_NOW | RTLD_LOCAL);
-  ASSERT_NE(library, nullptr) << dlerror();
-  using Create = void* (*)();
-  using Destroy = void (*)(void*);
-  using Forward = int (*)(void*, const float*, float*);
-  using Step = int (*)(void*, const float*, const float*, float*, float*);
-  using Parameter = void* (*)(void*, int);
-  auto create = reinterpret_cast<Create>(dlsym(library, "wide_create"));
-  auto destroy = reinterpret_cast<Destroy>(dlsym(library, "wide_destroy"));
-  auto run_forward = reinterpret_cast<Forward>(dlsym(library, "wide_forward"));
-  auto step = reinterpret_cast<Step>(dlsym(library, "wide_train_step"));
-  auto parameter = reinterpret_cast<Parameter>(dlsym(library, "wide_parameter"));
-  ASSERT_TRUE(create && destroy && run_forward && step && parameter);
-  void* context = create();
+  ProductLibrary library(folder / "lib" / "libwide.so", "wide");
+  ASSERT_TRUE(library.complete()) << dlerror();
+  void* context = library.create();
   ASSERT_NE(context, nullptr);
   const auto* x = static_cast<const float*>(inputs["x"].raw());
   Tensor y(forward->output("y")->type()), trained_y(y.type()),
       loss(ir::TensorType{ir::DType::f32, {}});
-  ASSERT_EQ(run_forward(context, x, static_cast<float*>(y.raw())), 0);
+  ASSERT_EQ(library.forward(context, x, static_cast<float*>(y.raw())), 0);
   expect_close(forward_expected.at("y"), y, "forward y");
-  ASSERT_EQ(step(context, x, static_cast<const float*>(inputs["labels"].raw()),
-                 static_cast<float*>(trained_y.raw()), static_cast<float*>(loss.raw())),
-            0);
+  ASSERT_EQ(
+      library.train_step(context, x, static_cast<const float*>(inputs["labels"].raw()),
+                         static_cast<float*>(trained_y.raw()), static_cast<float*>(loss.raw())),
+      0);
   expect_close(train_expected.at("y"), trained_y, "train_step y");
   expect_close(train_expected.at("loss"), loss, "train_step loss");
   Tensor weight(state.at("w").type());
-  std::memcpy(weight.raw(), parameter(context, 0), 256 * 1000 * sizeof(float));
+  std::memcpy(weight.raw(), library.parameter(context, 0), 256 * 1000 * sizeof(float));
   expect_close(state.at("w"), weight, "updated w");
-  destroy(context);
-  dlclose(library);
+  library.destroy(context);
 }
 
 /// The body of Aot.PackedWeightsAreKeptUntilTheParametersMayChange for a library compiled
@@ -425,15 +465,7 @@ TEST_F(Aot, ParallelProductsMatchTheInterpreter) {
 void check_packed_weights(bool repack) {
   const testdir::ScratchDir scratch_dir = scratch(repack ? "repacked_weights" : "packed_weights");
   const fs::path& folder = scratch_dir.path();
-  fs::path path = folder / "tall.rnn";
-  std::ofstream(path) << R"(graph @tall {
-  %w = parameter() {init = "uniform:-0.1,0.1", seed = 4, role = "weight"} : f32[300, 200]
-  %x = input() : f32[64, 200]
-  %y = matmul(%x, %w) {transpose_a = 0, transpose_b = 1} : f32[64, 300]
-  %t = sigmoid(%y) : f32[64, 300]
-  output y = %t
-}
-)";
+  fs::path path = one_product_model(folder, "tall", 64, 200, 300, true);
   ProgramRun compiled =
       rnnc_driver("compile " + path.string() + " --train --loss bce --optimizer sgd:lr=0.1 -o " +
                   (folder / "lib").string() + (repack ? " --repack-weights" : ""));
@@ -453,30 +485,14 @@ void check_packed_weights(bool repack) {
     return interp::run_graph(*forward, {{"x", inputs["x"]}}, copy).at("y");
   };
 
-  void* library = dlopen((folder / "lib" / "libtall.so").c_str(), RTLD_NOW | RTLD_LOCAL);
-  ASSERT_NE(library, nullptr) << dlerror();
-  using Create = void* (*)();
-  using Destroy = void (*)(void*);
-  using Forward = int (*)(void*, const float*, float*);
-  using Step = int (*)(void*, const float*, const float*, float*, float*);
-  using Parameter = float* (*)(void*, int);
-  using Reset = void (*)(void*);
-  using File = int (*)(void*, const char*);
-  auto create = reinterpret_cast<Create>(dlsym(library, "tall_create"));
-  auto destroy = reinterpret_cast<Destroy>(dlsym(library, "tall_destroy"));
-  auto run_forward = reinterpret_cast<Forward>(dlsym(library, "tall_forward"));
-  auto step = reinterpret_cast<Step>(dlsym(library, "tall_train_step"));
-  auto parameter = reinterpret_cast<Parameter>(dlsym(library, "tall_parameter"));
-  auto reset = reinterpret_cast<Reset>(dlsym(library, "tall_reset"));
-  auto save = reinterpret_cast<File>(dlsym(library, "tall_save"));
-  auto load = reinterpret_cast<File>(dlsym(library, "tall_load"));
-  ASSERT_TRUE(create && destroy && run_forward && step && parameter && reset && save && load);
-  void* context = create();
+  ProductLibrary library(folder / "lib" / "libtall.so", "tall");
+  ASSERT_TRUE(library.complete()) << dlerror();
+  void* context = library.create();
   ASSERT_NE(context, nullptr);
   const auto* x = static_cast<const float*>(inputs["x"].raw());
   auto y_now = [&] {
     Tensor y(forward->output("y")->type());
-    EXPECT_EQ(run_forward(context, x, static_cast<float*>(y.raw())), 0);
+    EXPECT_EQ(library.forward(context, x, static_cast<float*>(y.raw())), 0);
     return y;
   };
   const int64_t elements = 300 * 200;
@@ -490,7 +506,7 @@ void check_packed_weights(bool repack) {
   const Tensor initial_y = y_now();
   expect_close(expected_y(weights), initial_y, "first forward");
 
-  float* w = parameter(context, 0);  // this pointer's writes are seen by the next run
+  float* w = library.parameter(context, 0);  // its writes are seen by the next run
   scale_w(w, 0.5f);
   scale(weights.at("w"), 0.5);
   expect_close(expected_y(weights), y_now(), "after writing through tall_parameter");
@@ -498,25 +514,25 @@ void check_packed_weights(bool repack) {
   if (repack) scale(weights.at("w"), 3.0);
   expect_close(expected_y(weights), y_now(), "old pointer, unannounced");
   if (!repack) scale(weights.at("w"), 3.0);
-  parameter(context, 0);
+  library.parameter(context, 0);
   expect_close(expected_y(weights), y_now(), "announced by tall_parameter");
 
   // A training step writes w: the next forward packs what it left.
   Tensor trained_y(initial_y.type()), loss(ir::TensorType{ir::DType::f32, {}});
-  ASSERT_EQ(step(context, x, static_cast<const float*>(inputs["labels"].raw()),
-                 static_cast<float*>(trained_y.raw()), static_cast<float*>(loss.raw())),
-            0);
+  ASSERT_EQ(
+      library.train_step(context, x, static_cast<const float*>(inputs["labels"].raw()),
+                         static_cast<float*>(trained_y.raw()), static_cast<float*>(loss.raw())),
+      0);
   interp::run_graph(*train, inputs, weights);
   expect_close(expected_y(weights), y_now(), "after a training step");
 
   const std::string saved = (folder / "trained.bin").string();
-  ASSERT_EQ(save(context, saved.c_str()), 0);
-  reset(context);
+  ASSERT_EQ(library.save(context, saved.c_str()), 0);
+  library.reset(context);
   expect_close(initial_y, y_now(), "after tall_reset");
-  ASSERT_EQ(load(context, saved.c_str()), 0);
+  ASSERT_EQ(library.load(context, saved.c_str()), 0);
   expect_close(expected_y(weights), y_now(), "after tall_load");
-  destroy(context);
-  dlclose(library);
+  library.destroy(context);
 }
 
 TEST_F(Aot, PackedWeightsAreKeptUntilTheParametersMayChange) {
