@@ -470,9 +470,22 @@ void check_packed_weights(bool repack) {
       rnnc_driver("compile " + path.string() + " --train --loss bce --optimizer sgd:lr=0.1 -o " +
                   (folder / "lib").string() + (repack ? " --repack-weights" : ""));
   ASSERT_EQ(compiled.status, 0) << compiled.output;
-  std::string runtime;
+  std::string runtime, header;
   std::getline(std::ifstream(folder / "lib" / "tall_runtime.c"), runtime, '\0');
   EXPECT_NE(runtime.find("static void forget_packs("), std::string::npos);
+  // The forward function keeps w's panels: its 300 x 200 floats (240000 bytes) padded to
+  // whole panels (of 64 floats with AVX-512, 16 with AVX2: less than one more panel of 200
+  // rows), after a header of 4 slots per parameter (64 bytes, aligned); none with
+  // --repack-weights.
+  std::getline(std::ifstream(folder / "lib" / "tall.h"), header, '\0');
+  const std::string macro = "#define TALL_FORWARD_PACK_CACHE_BYTES ";
+  const size_t at = header.find(macro);
+  ASSERT_EQ(at == std::string::npos, repack) << header;
+  if (!repack) {
+    const long long bytes = std::stoll(header.substr(at + macro.size()));
+    EXPECT_GE(bytes, 64 + 240000);
+    EXPECT_LT(bytes, 64 + 240000 + 64 * 200 * 4);
+  }
 
   auto forward = ir::parse_graph_file(path.string());
   auto train = derived_step(*forward, "y", "bce", "sgd:lr=0.1", 0);

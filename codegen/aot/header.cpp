@@ -124,9 +124,13 @@ std::string render_header(const Library& library) {
       << "#define " << N << "_PARAMETER_BYTES " << library.parameter_bytes
       << "  /* all of them, 64-byte aligned */\n"
       << "#define " << N << "_HAS_TRAIN_STEP " << (has_train ? 1 : 0) << "\n";
-  for (const Entry& entry : library.entries)
+  for (const Entry& entry : library.entries) {
     out << "#define " << N << "_" << entry.macro << "_ARENA_BYTES " << entry.arena_bytes
         << "  /* scratch memory of " << n << "_" << entry.function << " */\n";
+    if (entry.pack_cache_bytes > 0)
+      out << "#define " << N << "_" << entry.macro << "_PACK_CACHE_BYTES " << entry.pack_cache_bytes
+          << "  /* its weights' packed panels, kept between calls */\n";
+  }
   out << "\n";
 
   out << "/* Parameters: the index for " << n << "_parameter, rank, dimensions, elements. */\n";
