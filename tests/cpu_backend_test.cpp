@@ -577,6 +577,39 @@ TEST(CpuBackend, ElementwiseKernelIsVectorized) {
   EXPECT_NE(optimized.find("\"reciprocal-estimates\"=\"vec-divf:2\""), std::string::npos);
 }
 
+TEST(CpuBackend, SigmoidAndTanhAtTheEdgesOfTheExponentRange) {
+  // Their exponentials (emit_exp_beside_one_f32) scale once: below -87 they stay near 2^-126
+  // and from 88.38 on they are +inf, where e^x is subnormal or finite but huge. Added to 1
+  // that changes nothing but sigmoid's own subnormal results (x from -104 to -87.3), which
+  // stay within the smallest normal float of the truth, denormals kept or flushed; the
+  // others within 4e-7 of it.
+  auto graph = std::make_unique<Graph>("edges");
+  const std::vector<float> values{-110,  -104,   -100, -89, -88.72f, -88.5f, -88.38f, -88.3f,
+                                  -88,   -87.5f, -87,  -86, -50,     -17,    -10,     10,
+                                  17,    50,     86,   87,  87.5f,   88,     88.3f,   88.38f,
+                                  88.5f, 88.72f, 89,   100, 104,     110};
+  const int64_t n = static_cast<int64_t>(values.size());
+  Value* x = graph->add_input("x", {DType::f32, {n}});
+  graph->add_output("sigmoid", build::sigmoid(x));
+  graph->add_output("tanh", build::tanh(x));
+  Bindings inputs{{"x", Tensor::from_floats({n}, values)}}, state;
+  for (bool flush : {true, false}) {
+    codegen::CompileOptions options;
+    options.flush_denormals = flush;
+    Bindings got = codegen::compile(*graph, "cpu", options)->run(inputs, state);
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = values[i];
+      const double want = 1 / (1 + std::exp(-v));
+      EXPECT_LE(std::abs(got.at("sigmoid").get(i) - want), std::max(1.2e-38, 4e-7 * want))
+          << v << (flush ? "" : ", denormals kept");
+      EXPECT_EQ(got.at("tanh").get(i), v < 0 ? -1.0 : 1.0) << v;
+      if (v <= -89) {
+        EXPECT_EQ(got.at("sigmoid").get(i), 0.0) << v;
+      }
+    }
+  }
+}
+
 TEST(CpuBackend, SigmoidAndTanhKeepTheirLimitsWithReciprocalEstimates) {
   // The divisions of sigmoid and tanh run as a reciprocal estimate and a Newton step, which
   // would turn an infinite divisor into NaN: sigmoid(x) must still be exactly 0 far below

@@ -5,6 +5,7 @@
 
 #include <initializer_list>
 #include <limits>
+#include <utility>
 
 #include "codegen/cpu/emitter.h"
 
@@ -44,15 +45,14 @@ llvm::Value* power_of_two(llvm::IRBuilder<>& b, llvm::Value* n, llvm::Type* floa
   return b.CreateBitCast(b.CreateShl(biased, int_constant(b, n->getType(), 23)), float_type);
 }
 
-}  // namespace
-
-llvm::Value* emit_exp_f32(llvm::IRBuilder<>& b, llvm::Value* x) {
-  llvm::Type* ints = int_type_like(b, x);
-  // Beyond these bounds the result is +inf or 0 (the scaling below gets there exactly).
+/// e^x = p * 2^n for x clamped to [low, high] (NaN taken as 0): n (f32 lanes holding
+/// integers) and p (within [sqrt(1/2), sqrt(2)]).
+std::pair<llvm::Value*, llvm::Value*> exp_parts(llvm::IRBuilder<>& b, llvm::Value* x, double low,
+                                                double high) {
   llvm::Value* clamped =
-      b.CreateSelect(b.CreateFCmpOLT(x, constant(b, x, -104.0)), constant(b, x, -104.0), x);
+      b.CreateSelect(b.CreateFCmpOLT(x, constant(b, x, low)), constant(b, x, low), x);
   clamped =
-      b.CreateSelect(b.CreateFCmpOGT(clamped, constant(b, x, 89.0)), constant(b, x, 89.0), clamped);
+      b.CreateSelect(b.CreateFCmpOGT(clamped, constant(b, x, high)), constant(b, x, high), clamped);
   clamped = b.CreateSelect(is_nan(b, x), constant(b, x, 0.0), clamped);
   // x = n ln2 + r with |r| <= ln2 / 2; ln2 split in two so that n * C1 is exact.
   llvm::Value* n = b.CreateUnaryIntrinsic(
@@ -63,12 +63,30 @@ llvm::Value* emit_exp_f32(llvm::IRBuilder<>& b, llvm::Value* x) {
                               {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2,
                                1.6666665459E-1, 5.0000001201E-1});
   p = b.CreateFAdd(b.CreateFAdd(b.CreateFMul(p, b.CreateFMul(r, r)), r), constant(b, x, 1.0));
+  return {n, p};
+}
+
+}  // namespace
+
+llvm::Value* emit_exp_f32(llvm::IRBuilder<>& b, llvm::Value* x) {
+  llvm::Type* ints = int_type_like(b, x);
+  // Beyond these bounds the result is +inf or 0 (the scaling below gets there exactly).
+  auto [n, p] = exp_parts(b, x, -104.0, 89.0);
   // Scale by 2^n in two halves, so that results in the subnormal range come out right.
   llvm::Value* whole = b.CreateFPToSI(n, ints);
   llvm::Value* half = b.CreateAShr(whole, int_constant(b, ints, 1));
   llvm::Value* rest = b.CreateSub(whole, half);
   llvm::Value* result = b.CreateFMul(b.CreateFMul(p, power_of_two(b, half, x->getType())),
                                      power_of_two(b, rest, x->getType()));
+  return b.CreateSelect(is_nan(b, x), x, result);
+}
+
+llvm::Value* emit_exp_beside_one_f32(llvm::IRBuilder<>& b, llvm::Value* x) {
+  // n in [-126, 128]: one scaling by 2^n, whose bits give +inf for n = 128. Below -87 the
+  // result stays near 2^-126 instead of going subnormal: beside 1 it vanishes all the same.
+  auto [n, p] = exp_parts(b, x, -87.0, 89.0);
+  llvm::Value* result =
+      b.CreateFMul(p, power_of_two(b, b.CreateFPToSI(n, int_type_like(b, x)), x->getType()));
   return b.CreateSelect(is_nan(b, x), x, result);
 }
 
@@ -127,7 +145,7 @@ llvm::Value* emit_quotient_f32(llvm::IRBuilder<>& b, llvm::Value* numerator, llv
 llvm::Value* emit_tanh_f32(llvm::IRBuilder<>& b, llvm::Value* x) {
   llvm::Value* magnitude = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
   // |x| > 0.625: 1 - 2 / (exp(2|x|) + 1), with x's sign.
-  llvm::Value* e = emit_exp_f32(b, b.CreateFAdd(magnitude, magnitude));
+  llvm::Value* e = emit_exp_beside_one_f32(b, b.CreateFAdd(magnitude, magnitude));
   llvm::Value* large =
       b.CreateFSub(constant(b, x, 1.0),
                    emit_quotient_f32(b, constant(b, x, 2.0), b.CreateFAdd(e, constant(b, x, 1.0))));

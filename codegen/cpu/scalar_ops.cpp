@@ -63,7 +63,7 @@ llvm::Value* transcendental(llvm::IRBuilder<>& b, ModuleContext& module, OpKind 
   if (kind == OpKind::Sqrt) return b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x);
   if (kind == OpKind::Tanh) return single ? emit_tanh_f32(b, x) : call_libm(b, module, "tanh", {x});
   if (kind == OpKind::Sigmoid) {
-    llvm::Value* e = single ? emit_exp_f32(b, b.CreateFNeg(x))
+    llvm::Value* e = single ? emit_exp_beside_one_f32(b, b.CreateFNeg(x))
                             : b.CreateUnaryIntrinsic(llvm::Intrinsic::exp, b.CreateFNeg(x));
     llvm::Value* divisor = b.CreateFAdd(one_like(x), e);
     return single ? emit_quotient_f32(b, one_like(x), divisor) : b.CreateFDiv(one_like(x), divisor);
