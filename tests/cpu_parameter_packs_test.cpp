@@ -10,6 +10,7 @@
 #include "codegen/backend.h"
 #include "codegen/interp/interpreter.h"
 #include "frontend/training.h"
+#include "tests/support/backend_cases.h"
 #include "tests/support/compare.h"
 #include "tests/support/recurrent_layers.h"
 
@@ -106,6 +107,25 @@ TEST(CpuParameterPacks, ChangedWeightsArePackedAgain) {
   uncached->run(p.inputs, p.state);
   scale(p.state.at("rnn.weight_hh_l0"), 2.0);
   expect_matches(want_for(p.state), uncached->run(p.inputs, p.state), "uncached, in place");
+}
+
+TEST(CpuParameterPacks, NestedScansPackOnceForEveryOuterStep) {
+  // The inner loop's weight is packed before the inner loop, inside the outer one: the first
+  // outer step packs it, the others and the next run find it packed.
+  auto graph = cases::nested_scans();
+  Bindings state;
+  Bindings inputs = cases::random_bindings(*graph, 13, state);
+  auto executable = compile_cpu(*graph, true);
+  EXPECT_EQ(executable->cached_packs(), 1);
+  Bindings interp_state = state;
+  const Bindings want = interp::run_graph(*graph, inputs, interp_state);
+  for (int run = 0; run < 2; ++run)
+    expect_matches(want, executable->run(inputs, state), "run " + std::to_string(run));
+  scale(state.at("w"), -2.0);
+  executable->parameters_changed();
+  interp_state = state;
+  expect_matches(interp::run_graph(*graph, inputs, interp_state), executable->run(inputs, state),
+                 "after parameters_changed");
 }
 
 TEST(CpuParameterPacks, TrainingStepsKeepNothing) {
