@@ -33,14 +33,12 @@ constexpr int64_t kSteps = 5, kInput = 8;
 /// A layer of `cell` (f64, kSteps x `batch`, `hidden` units), its outputs and final state;
 /// with `gradients`, also the gradients of every parameter and of the input.
 testlayers::Problem layer(CellKind cell, int64_t batch, int64_t hidden, bool gradients) {
-  testlayers::LayerShape shape;
-  shape.steps = kSteps;
-  shape.batch = batch;
-  shape.input = kInput;
-  shape.hidden = hidden;
-  shape.h_n = true;
-  shape.gradients = gradients;
-  return testlayers::recurrent_layer(cell, shape);
+  return testlayers::recurrent_layer(cell, {.steps = kSteps,
+                                            .batch = batch,
+                                            .input = kInput,
+                                            .hidden = hidden,
+                                            .h_n = true,
+                                            .gradients = gradients});
 }
 
 /// The host's vectors, AVX2's and SSE's.

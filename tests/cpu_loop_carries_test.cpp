@@ -43,14 +43,12 @@ constexpr int64_t kSteps = 5, kBatch = 3, kHidden = 7, kInput = 4;
 /// outputs: the layer's outputs and the gradients (no [1, B, H] output, so that the only
 /// copies of a carry's size are the loops' initial carries).
 testlayers::Problem training_problem(CellKind cell, bool lengths) {
-  testlayers::LayerShape shape;
-  shape.steps = kSteps;
-  shape.batch = kBatch;
-  shape.input = kInput;
-  shape.hidden = kHidden;
-  shape.lengths = lengths;
-  shape.gradients = true;
-  return testlayers::recurrent_layer(cell, shape);
+  return testlayers::recurrent_layer(cell, {.steps = kSteps,
+                                            .batch = kBatch,
+                                            .input = kInput,
+                                            .hidden = kHidden,
+                                            .lengths = lengths,
+                                            .gradients = true});
 }
 
 /// How many memcpy calls of `bytes` bytes LLVM IR `ir` makes.

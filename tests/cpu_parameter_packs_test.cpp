@@ -26,14 +26,7 @@ using testlayers::Problem;
 /// 64 rows (8 steps of 8) make the input projection a packed top-level product; the
 /// recurrent product packs its weight before each loop.
 LayerShape layer_shape(bool gradients) {
-  LayerShape shape;
-  shape.steps = 8;
-  shape.batch = 8;
-  shape.input = 24;
-  shape.hidden = 40;
-  shape.h_n = true;
-  shape.gradients = gradients;
-  return shape;
+  return {.steps = 8, .batch = 8, .input = 24, .hidden = 40, .h_n = true, .gradients = gradients};
 }
 
 std::unique_ptr<cpu::CpuExecutable> compile_cpu(const ir::Graph& graph, bool cache) {

@@ -79,11 +79,21 @@ int32_t ModuleContext::add_error(std::string message) {
   return static_cast<int32_t>(errors_.size());
 }
 
-int64_t ModuleContext::reserve_scratch(int64_t bytes) {
-  const int64_t offset = scratch_bytes_;
-  scratch_bytes_ +=
+namespace {
+
+/// Takes `bytes` from the end of a region of `total` bytes, rounded up to
+/// Program::kAlignment; returns where they start.
+int64_t reserve_aligned(int64_t& total, int64_t bytes) {
+  const int64_t offset = total;
+  total +=
       (bytes + ir::Program::kAlignment - 1) / ir::Program::kAlignment * ir::Program::kAlignment;
   return offset;
+}
+
+}  // namespace
+
+int64_t ModuleContext::reserve_scratch(int64_t bytes) {
+  return reserve_aligned(scratch_bytes_, bytes);
 }
 
 void ModuleContext::start_pack_cache(int64_t slots) {
@@ -93,10 +103,7 @@ void ModuleContext::start_pack_cache(int64_t slots) {
 }
 
 int64_t ModuleContext::reserve_pack_cache(int64_t bytes) {
-  const int64_t offset = pack_cache_bytes_;
-  pack_cache_bytes_ +=
-      (bytes + ir::Program::kAlignment - 1) / ir::Program::kAlignment * ir::Program::kAlignment;
-  return offset;
+  return reserve_aligned(pack_cache_bytes_, bytes);
 }
 
 std::string ModuleContext::function_name(const std::string& hint) {

@@ -1170,7 +1170,7 @@ class ProgramEmitter {
                            int64_t width = 0) {
     const ir::TensorType& type = program_.buffers.at(id).type;
     const int64_t k = type.shape.at(transposed ? 1 : 0), n = type.shape.at(transposed ? 0 : 1);
-    if (packs_into_cache(id, transposed)) return cached_pack(id, transposed, width);
+    if (packs_into_cache(id, transposed)) return cached_pack(id, transposed, k, n, width);
     if (!packed)
       packed = scratch_address(module_.reserve_scratch(panel_bytes(id, transposed, width)));
     auto parts = concat_parts_.find(id);
@@ -1206,9 +1206,8 @@ class ProgramEmitter {
   /// the cache's header slot for them does not hold the address they come from (the first
   /// call, a parameter bound to other memory, or the header zeroed since), which it then
   /// does. A second pack of the same buffer the same way shares the panels and the slot.
-  llvm::Value* cached_pack(BufferId id, bool transposed, int64_t width) {
-    const ir::TensorType& type = program_.buffers.at(id).type;
-    const int64_t k = type.shape.at(transposed ? 1 : 0), n = type.shape.at(transposed ? 0 : 1);
+  /// `k` and `n`: B's rows and columns (pack_panels).
+  llvm::Value* cached_pack(BufferId id, bool transposed, int64_t k, int64_t n, int64_t width) {
     auto [it, added] = cache_slots_.try_emplace({id, transposed, width});
     if (added) {
       it->second.slot = static_cast<int64_t>(cache_slots_.size()) - 1;
@@ -1222,7 +1221,8 @@ class ProgramEmitter {
     llvm::Value* packed = main_.byte_address(cache, main_.index(it->second.offset));
     llvm::Value* source = address(id);
     main_.if_then(b.CreateICmpNE(b.CreateLoad(module_.pointer(), slot), source), [&] {
-      emit_pack_panels(main_, source, packed, type.dtype, k, n, transposed, width);
+      emit_pack_panels(main_, source, packed, program_.buffers.at(id).type.dtype, k, n, transposed,
+                       width);
       b.CreateStore(source, slot);
     });
     return packed;
