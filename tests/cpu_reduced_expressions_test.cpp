@@ -1,8 +1,11 @@
-// Reductions to one element whose operand only they read, computed by an elementwise step (a
-// weight gradient squared for the clipping norm, a squared error before its mean): the CPU
-// backend evaluates the elementwise expression inside the reduction (in fixed chunks, across
-// the thread pool when large) and does not run the elementwise step. Every case against the
-// interpreter in f64.
+// Reductions on the CPU backend.
+// - To one element, of an operand only they read, computed by an elementwise step (a weight
+//   gradient squared for the clipping norm, a squared error before its mean): the backend
+//   evaluates the elementwise expression inside the reduction (in fixed chunks, across the
+//   thread pool when large) and does not run the elementwise step.
+// - Along some axes (a bias gradient summed over steps and batch): large ones split the first
+//   dimension they keep across the thread pool.
+// Every case against the interpreter in f64.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -131,6 +134,70 @@ TEST(CpuReducedExpressions, TheSumDoesNotDependOnTheThreadCount) {
   }
   EXPECT_EQ(sums[0], sums[1]);
   EXPECT_EQ(sums[0], sums[2]);
+}
+
+TEST(CpuReducedExpressions, ReductionsAlongAxesSplitTheirFirstKeptDimension) {
+  // Leading axes reduced (a bias gradient: the parts take ranges of whole cache lines of the
+  // innermost dimension, 1537 and 20 not a multiple of them), trailing ones (row sums),
+  // middle ones, the first and last (the middle dimension split), a mean and a max; small
+  // ones stay on the calling thread.
+  struct AxesCase {
+    Shape shape;
+    std::vector<int64_t> axes;
+    OpKind kind;
+    bool parallel;
+  };
+  const std::vector<AxesCase> cases = {
+      {{50, 8, 1537}, {0, 1}, OpKind::ReduceSum, true},
+      {{4000, 20}, {0}, OpKind::ReduceSum, true},
+      {{300, 257}, {1}, OpKind::ReduceMean, true},
+      {{7, 3000, 9}, {1}, OpKind::ReduceMax, true},
+      {{30, 70, 40}, {0, 2}, OpKind::ReduceMean, true},
+      {{30, 70, 40}, {1, 2}, OpKind::ReduceSum, true},
+      {{1, 70000}, {1}, OpKind::ReduceSum, false},
+      {{40, 30}, {0}, OpKind::ReduceSum, false},
+  };
+  for (const AxesCase& c : cases) {
+    auto graph = std::make_unique<Graph>("axes");
+    Value* a = graph->add_input("a", {DType::f64, c.shape});
+    Value* reduced = c.kind == OpKind::ReduceSum    ? build::reduce_sum(a, c.axes)
+                     : c.kind == OpKind::ReduceMean ? build::reduce_mean(a, c.axes)
+                                                    : build::reduce_max(a, c.axes);
+    graph->add_output("r", reduced);
+    std::string context = std::string(op_info(c.kind).name) + " of " + a->type().to_string();
+    std::string ir = cpu::render_llvm_ir(*graph, {}, false);
+    EXPECT_EQ(kernel_calls(ir, "_reduce_"), 1) << context;
+    EXPECT_EQ(ir.find("@rnnc_run_parallel") != std::string::npos, c.parallel) << context;
+    Bindings inputs, state;
+    inputs["a"] = initialize(a->type(), "uniform:-2,2", 31);
+    testcmp::expect_backend_matches_interpreter(*graph, "cpu", inputs, state, 1e-12, context);
+  }
+}
+
+TEST(CpuReducedExpressions, AReductionAlongAxesDoesNotDependOnTheThreadCount) {
+  // A bias gradient's shape in f32: 1, 2 and 3 pool threads give the same bits (each result
+  // element is summed by one part, in the order of the serial loop).
+  const std::string dir = ::testing::TempDir() + "rnnc_reduced_axes_threads/";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "model.rnn") << "graph @bias_gradient {\n"
+                                      "  %x = input() : f32[25, 16, 1030]\n"
+                                      "  %r = reduce_sum(%x) {axes = [0, 1]} : f32[1030]\n"
+                                      "  output r = %r\n"
+                                      "}\n";
+  write_npy(dir + "x.npy", initialize({DType::f32, {25, 16, 1030}}, "uniform:-2,2", 22));
+  std::vector<Tensor> sums;
+  for (int threads : {1, 2, 3}) {
+    const std::string out = dir + "out" + std::to_string(threads);
+    testprog::ProgramRun run = testprog::run_program(
+        "RNNC_THREADS=" + std::to_string(threads) + " " + testprog::binary("rnnc") + " run " + dir +
+        "model.rnn --backend cpu --input x=" + dir + "x.npy --output-dir " + out);
+    ASSERT_EQ(run.status, 0) << run.output;
+    sums.push_back(read_npy(out + "/r.npy"));
+  }
+  for (int64_t i = 0; i < 1030; ++i) {
+    EXPECT_EQ(sums[0].get(i), sums[1].get(i)) << i;
+    EXPECT_EQ(sums[0].get(i), sums[2].get(i)) << i;
+  }
 }
 
 }  // namespace

@@ -3,8 +3,11 @@
 // result; trailing reduced dimensions are summed in a register, reassociably, so they vectorize).
 #include <llvm/IR/Constants.h>
 
+#include <algorithm>
 #include <cassert>
+#include <functional>
 #include <limits>
+#include <optional>
 
 #include "codegen/cpu/emitter.h"
 
@@ -31,6 +34,111 @@ llvm::FunctionCallee gemm(ModuleContext& module, DType dtype) {
       false);
   return module.module().getOrInsertFunction(dtype == DType::f32 ? "cblas_sgemm" : "cblas_dgemm",
                                              type);
+}
+
+/// The first dimension a reduction keeps, or -1 when it reduces them all.
+int64_t first_kept_dimension(const std::vector<bool>& reduced) {
+  for (size_t d = 0; d < reduced.size(); ++d)
+    if (!reduced[d]) return static_cast<int64_t>(d);
+  return -1;
+}
+
+/// A dimension of a loop nest run over [begin, end) (i64 values) instead of its whole size.
+struct RestrictedDimension {
+  int64_t dimension = -1;
+  llvm::Value* begin = nullptr;
+  llvm::Value* end = nullptr;
+};
+
+/// Emits `body(indices)` over the first `count` dimensions of `shape`, outermost first, with
+/// `restricted` (when it is one of them) over its range only.
+void for_dimensions(FunctionEmitter& emitter, const ir::Shape& shape, size_t count,
+                    const std::optional<RestrictedDimension>& restricted,
+                    const std::function<void(const std::vector<llvm::Value*>&)>& body) {
+  std::vector<llvm::Value*> indices;
+  std::function<void(size_t)> nest = [&](size_t d) {
+    if (d == count) return body(indices);
+    auto inner = [&](llvm::Value* i) {
+      indices.push_back(i);
+      nest(d + 1);
+      indices.pop_back();
+    };
+    if (restricted && restricted->dimension == static_cast<int64_t>(d))
+      emitter.for_between(restricted->begin, restricted->end, inner);
+    else
+      emitter.for_range(shape[d], inner);
+  };
+  nest(0);
+}
+
+/// A ReduceMean's division of a sum by the count of its elements.
+using MeanOfSum = std::function<llvm::Value*(llvm::IRBuilder<>&, llvm::Value*)>;
+
+/// Emits the loop nest of the kernel's reduction over its results (all of them, or those
+/// of `restricted`'s range, which must be a kept dimension): each set to `identity`, the
+/// operand's elements combined into them in row-major order, and for a ReduceMean divided
+/// by `mean`. Trailing reduced dimensions are summed in a register, reassociably, so they
+/// vectorize.
+void emit_reduction_nest(KernelEmitter& kernel, llvm::Value* identity,
+                         const std::vector<bool>& reduced,
+                         const std::optional<RestrictedDimension>& restricted,
+                         const MeanOfSum& mean) {
+  const ir::Step& step = kernel.step();
+  const ir::Node& node = *step.node;
+  const OpKind kind = node.kind();
+  const ir::TensorType& in = node.operand(0)->type();
+  const DType dtype = in.dtype;
+  llvm::IRBuilder<>& b = kernel.builder();
+  llvm::Type* type = kernel.module().element_type(dtype);
+  llvm::Value* source = kernel.pointer(step.operands.at(0));
+  llvm::Value* result = kernel.pointer(step.results.at(0));
+  // The result's row-major stride of each kept dimension (0 for reduced ones).
+  std::vector<int64_t> out_strides(in.shape.size(), 0);
+  int64_t stride = 1;
+  for (size_t d = in.shape.size(); d-- > 0;) {
+    if (reduced[d]) continue;
+    out_strides[d] = stride;
+    stride *= in.shape[d];
+  }
+  std::vector<int64_t> in_strides = ir::row_major_strides(in.shape);
+  auto offset = [&](const std::vector<llvm::Value*>& index, const std::vector<int64_t>& strides) {
+    llvm::Value* at = kernel.index(0);
+    for (size_t d = 0; d < index.size(); ++d)
+      if (strides[d] != 0) at = b.CreateAdd(at, b.CreateMul(index[d], kernel.index(strides[d])));
+    return at;
+  };
+  // The results (of the range), over the kept dimensions (the reduced ones run once).
+  ir::Shape kept_shape = in.shape;
+  for (size_t d = 0; d < kept_shape.size(); ++d)
+    if (reduced[d]) kept_shape[d] = 1;
+  auto for_results = [&](const std::function<void(llvm::Value*)>& body) {
+    for_dimensions(kernel, kept_shape, kept_shape.size(), restricted,
+                   [&](const std::vector<llvm::Value*>& index) {
+                     body(kernel.element_address(result, dtype, offset(index, out_strides)));
+                   });
+  };
+  for_results([&](llvm::Value* slot) { b.CreateStore(identity, slot); });
+  // Dimensions [0, split) are looped over; [split, rank) are all reduced and contiguous.
+  size_t split = in.shape.size();
+  while (split > 0 && reduced[split - 1]) --split;
+  int64_t inner = ir::num_elements(Shape(in.shape.begin() + split, in.shape.end()));
+  llvm::Value* accumulator = kernel.entry_alloca(type);
+  for_dimensions(kernel, in.shape, split, restricted, [&](const std::vector<llvm::Value*>& index) {
+    llvm::Value* in_offset = offset(index, in_strides);
+    b.CreateStore(identity, accumulator);
+    kernel.for_range(inner, [&](llvm::Value* j) {
+      llvm::Value* value =
+          b.CreateLoad(type, kernel.element_address(source, dtype, b.CreateAdd(in_offset, j)));
+      b.CreateStore(combine_reduction(b, kind, dtype, b.CreateLoad(type, accumulator), value, true),
+                    accumulator);
+    });
+    llvm::Value* slot = kernel.element_address(result, dtype, offset(index, out_strides));
+    b.CreateStore(combine_reduction(b, kind, dtype, b.CreateLoad(type, slot),
+                                    b.CreateLoad(type, accumulator), false),
+                  slot);
+  });
+  if (kind == OpKind::ReduceMean)
+    for_results([&](llvm::Value* slot) { b.CreateStore(mean(b, b.CreateLoad(type, slot)), slot); });
 }
 
 }  // namespace
@@ -134,10 +242,11 @@ void emit_reduce(KernelEmitter& kernel) {
   llvm::Value* result = kernel.pointer(step.results.at(0));
   const int64_t count = out.num_elements() == 0 ? 0 : in.num_elements() / out.num_elements();
   // A mean of no elements is NaN, like the interpreter's (an i32 one stays 0).
-  auto mean = [&](llvm::Value* sum) {
+  auto mean = [&](llvm::IRBuilder<>& builder, llvm::Value* sum) {
     if (dtype != DType::i32)
-      return b.CreateFDiv(sum, llvm::ConstantFP::get(type, static_cast<double>(count)));
-    return count == 0 ? sum : b.CreateSDiv(sum, b.getInt32(static_cast<int32_t>(count)));
+      return builder.CreateFDiv(sum, llvm::ConstantFP::get(type, static_cast<double>(count)));
+    return count == 0 ? sum
+                      : builder.CreateSDiv(sum, builder.getInt32(static_cast<int32_t>(count)));
   };
   llvm::Value* identity = nullptr;
   if (kind != OpKind::ReduceMax)
@@ -150,51 +259,29 @@ void emit_reduce(KernelEmitter& kernel) {
   if (producer != kernel.module().reduced_expressions().end()) {
     // One result element, stored after every operand element is read (it may overlap them).
     llvm::Value* value = emit_reduced_expression(kernel, *producer->second, kind, identity);
-    if (kind == OpKind::ReduceMean) value = mean(value);
+    if (kind == OpKind::ReduceMean) value = mean(b, value);
     b.CreateStore(value, result);
     return;
   }
-  llvm::Value* source = kernel.pointer(step.operands.at(0));
   std::vector<bool> reduced(in.shape.size(), false);
   for (int64_t axis : node.attrs().get_ints("axes")) reduced[axis] = true;
-  kernel.fill(result, dtype, out.num_elements(), identity);
-
-  // Dimensions [0, split) are looped over; [split, rank) are all reduced and contiguous.
-  size_t split = in.shape.size();
-  while (split > 0 && reduced[split - 1]) --split;
-  int64_t inner = ir::num_elements(Shape(in.shape.begin() + split, in.shape.end()));
-  std::vector<int64_t> in_strides = ir::row_major_strides(in.shape);
-  std::vector<int64_t> out_strides = ir::row_major_strides(out.shape);
-  llvm::Value* accumulator = kernel.entry_alloca(type);
-  kernel.for_shape(
-      Shape(in.shape.begin(), in.shape.begin() + split),
-      [&](const std::vector<llvm::Value*>& index) {
-        llvm::Value* in_offset = kernel.index(0);
-        llvm::Value* out_offset = kernel.index(0);
-        size_t out_dim = 0;
-        for (size_t d = 0; d < index.size(); ++d) {
-          in_offset = b.CreateAdd(in_offset, b.CreateMul(index[d], kernel.index(in_strides[d])));
-          if (!reduced[d])
-            out_offset = b.CreateAdd(out_offset,
-                                     b.CreateMul(index[d], kernel.index(out_strides[out_dim++])));
-        }
-        b.CreateStore(identity, accumulator);
-        kernel.for_range(inner, [&](llvm::Value* j) {
-          llvm::Value* value =
-              b.CreateLoad(type, kernel.element_address(source, dtype, b.CreateAdd(in_offset, j)));
-          b.CreateStore(
-              combine_reduction(b, kind, dtype, b.CreateLoad(type, accumulator), value, true),
-              accumulator);
-        });
-        llvm::Value* slot = kernel.element_address(result, dtype, out_offset);
-        b.CreateStore(combine_reduction(b, kind, dtype, b.CreateLoad(type, slot),
-                                        b.CreateLoad(type, accumulator), false),
-                      slot);
-      });
-  if (kind != OpKind::ReduceMean || out.num_elements() == 0) return;
-  kernel.for_range(out.num_elements(), [&](llvm::Value* i) {
-    llvm::Value* slot = kernel.element_address(result, dtype, i);
-    b.CreateStore(mean(b.CreateLoad(type, slot)), slot);
+  const int64_t kept = first_kept_dimension(reduced);
+  const bool parallel = !kernel.module().parallel_symbol().empty() && kept >= 0 &&
+                        in.shape[kept] > 1 && in.num_elements() >= kParallelElementwiseMinWork;
+  if (!parallel) return emit_reduction_nest(kernel, identity, reduced, {}, mean);
+  // Each part owns a range of the first kept dimension: its results, summed in the order of
+  // the serial nest (so the numbers do not depend on the number of parts). A range of the
+  // innermost dimension is a whole number of cache lines.
+  const int64_t unit = kept + 1 == in.rank() ? std::max<int64_t>(1, 64 / ir::dtype_size(dtype)) : 1;
+  const int64_t size = in.shape[kept];
+  emit_parallel_parts(kernel, [&](KernelEmitter& part, llvm::Value* index, llvm::Value* parts) {
+    llvm::IRBuilder<>& pb = part.builder();
+    const FunctionEmitter::PartRange units =
+        part.part_range((size + unit - 1) / unit, index, parts);
+    llvm::Value* begin = pb.CreateMul(units.begin, part.index(unit));
+    llvm::Value* end = pb.CreateBinaryIntrinsic(
+        llvm::Intrinsic::smin, pb.CreateMul(units.end, part.index(unit)), part.index(size));
+    emit_reduction_nest(part, identity, reduced, RestrictedDimension{kept, begin, end}, mean);
   });
 }
 
