@@ -1,6 +1,7 @@
 // Contractions: matmul (cblas_sgemm / cblas_dgemm for f32 / f64, one call per batch entry;
 // a loop nest for i32) and reductions (a loop nest over the operand accumulating into the
-// result; trailing reduced dimensions are summed in a register, reassociably, so they vectorize).
+// result; trailing reduced dimensions are summed in a register, reassociably, so they vectorize;
+// large ones split the first dimension they keep across the thread pool).
 #include <llvm/IR/Constants.h>
 
 #include <algorithm>
