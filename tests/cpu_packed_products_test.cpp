@@ -13,6 +13,8 @@
 #include "ir/builder.h"
 #include "ir/scan_builder.h"
 #include "tests/support/backend_cases.h"
+#include "tests/support/compare.h"
+#include "tests/support/recurrent_layers.h"
 
 #ifdef RNNC_HAVE_CPU
 #include "codegen/cpu/cpu_backend.h"
@@ -126,6 +128,26 @@ TEST(CpuPackedProducts, RecurrentProductsAlternateTheirBlockOrder) {
       Bindings second = executable->run(inputs, second_state);
       for (const auto& [output, tensor] : first)
         EXPECT_EQ(max_relative_difference(second.at(output), tensor), 0.0) << what << " " << output;
+    }
+}
+
+TEST(CpuPackedProducts, RecurrentSumsStartFromTheirAddendsInTheFirstDepthSliceOnly) {
+  // An LSTM's gates, h W_hh^T plus the input projection and the bias, computed by the
+  // product (a ProductSum) with k in two slices (300 = 256 + 44): the first slice starts from
+  // the addends and fetches those of the part's next column block, the second from C; on one
+  // thread (2 rows) and on the pool (16 rows, each part several blocks of the 1200 columns,
+  // backwards on every other step), with and without gradients.
+  for (int64_t batch : {2, 16})
+    for (bool gradients : {false, true}) {
+      testlayers::Problem p = testlayers::recurrent_layer(
+          nn::CellKind::Lstm,
+          {.steps = 4, .batch = batch, .input = 8, .hidden = 300, .gradients = gradients});
+      const std::string what = "B=" + std::to_string(batch) + (gradients ? " with gradients" : "");
+      EXPECT_NE(cpu::render_llvm_ir(p.model->graph(), {}, false).find("@llvm.prefetch"),
+                std::string::npos)
+          << what;
+      testcmp::expect_backend_matches_interpreter(p.model->graph(), "cpu", p.inputs, p.state, 1e-10,
+                                                  what);
     }
 }
 

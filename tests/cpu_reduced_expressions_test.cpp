@@ -41,6 +41,26 @@ struct Case {
   std::function<Value*(Value* a, Value* b)> make;
 };
 
+/// The output r of `rnnc run` of model `text` (input x, output r) on `x`, with 1, 2 and 3
+/// pool threads, in folder `name` of the test's temporary folder.
+std::vector<Tensor> outputs_by_thread_count(const std::string& name, const std::string& text,
+                                            const Tensor& x) {
+  const std::string dir = ::testing::TempDir() + name + "/";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "model.rnn") << text;
+  write_npy(dir + "x.npy", x);
+  std::vector<Tensor> outputs;
+  for (int threads : {1, 2, 3}) {
+    const std::string out = dir + "out" + std::to_string(threads);
+    testprog::ProgramRun run = testprog::run_program(
+        "RNNC_THREADS=" + std::to_string(threads) + " " + testprog::binary("rnnc") + " run " + dir +
+        "model.rnn --backend cpu --input x=" + dir + "x.npy --output-dir " + out);
+    EXPECT_EQ(run.status, 0) << run.output;
+    if (run.status == 0) outputs.push_back(read_npy(out + "/r.npy"));
+  }
+  return outputs;
+}
+
 TEST(CpuReducedExpressions, ReductionsEvaluateTheirElementwiseOperand) {
   // Small (one thread), large (parts on the pool, a lone merged dimension split in chunks of
   // 64 elements), one element (only the first chunk may count it), with a reshape between
@@ -114,26 +134,18 @@ TEST(CpuReducedExpressions, OnlyWholeReductionsOfALoneResultFold) {
 TEST(CpuReducedExpressions, TheSumDoesNotDependOnTheThreadCount) {
   // f32, where the order of the additions shows in the last bits: `rnnc run` with 1, 2 and 3
   // pool threads gives the same bits (the chunks are fixed, their partials added in order).
-  const std::string dir = ::testing::TempDir() + "rnnc_reduced_threads/";
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "model.rnn") << "graph @norm {\n"
-                                      "  %x = input() : f32[300, 257]\n"
-                                      "  %s = mul(%x, %x) : f32[300, 257]\n"
-                                      "  %r = reduce_sum(%s) {axes = [0, 1]} : f32[]\n"
-                                      "  output r = %r\n"
-                                      "}\n";
-  write_npy(dir + "x.npy", initialize({DType::f32, {300, 257}}, "uniform:-2,2", 21));
-  std::vector<double> sums;
-  for (int threads : {1, 2, 3}) {
-    const std::string out = dir + "out" + std::to_string(threads);
-    testprog::ProgramRun run = testprog::run_program(
-        "RNNC_THREADS=" + std::to_string(threads) + " " + testprog::binary("rnnc") + " run " + dir +
-        "model.rnn --backend cpu --input x=" + dir + "x.npy --output-dir " + out);
-    ASSERT_EQ(run.status, 0) << run.output;
-    sums.push_back(read_npy(out + "/r.npy").get(0));
-  }
-  EXPECT_EQ(sums[0], sums[1]);
-  EXPECT_EQ(sums[0], sums[2]);
+  std::vector<Tensor> sums =
+      outputs_by_thread_count("rnnc_reduced_threads",
+                              "graph @norm {\n"
+                              "  %x = input() : f32[300, 257]\n"
+                              "  %s = mul(%x, %x) : f32[300, 257]\n"
+                              "  %r = reduce_sum(%s) {axes = [0, 1]} : f32[]\n"
+                              "  output r = %r\n"
+                              "}\n",
+                              initialize({DType::f32, {300, 257}}, "uniform:-2,2", 21));
+  ASSERT_EQ(sums.size(), 3u);
+  EXPECT_EQ(sums[0].get(0), sums[1].get(0));
+  EXPECT_EQ(sums[0].get(0), sums[2].get(0));
 }
 
 TEST(CpuReducedExpressions, ReductionsAlongAxesSplitTheirFirstKeptDimension) {
@@ -177,23 +189,15 @@ TEST(CpuReducedExpressions, ReductionsAlongAxesSplitTheirFirstKeptDimension) {
 TEST(CpuReducedExpressions, AReductionAlongAxesDoesNotDependOnTheThreadCount) {
   // A bias gradient's shape in f32: 1, 2 and 3 pool threads give the same bits (each result
   // element is summed by one part, in the order of the serial loop).
-  const std::string dir = ::testing::TempDir() + "rnnc_reduced_axes_threads/";
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "model.rnn") << "graph @bias_gradient {\n"
-                                      "  %x = input() : f32[25, 16, 1030]\n"
-                                      "  %r = reduce_sum(%x) {axes = [0, 1]} : f32[1030]\n"
-                                      "  output r = %r\n"
-                                      "}\n";
-  write_npy(dir + "x.npy", initialize({DType::f32, {25, 16, 1030}}, "uniform:-2,2", 22));
-  std::vector<Tensor> sums;
-  for (int threads : {1, 2, 3}) {
-    const std::string out = dir + "out" + std::to_string(threads);
-    testprog::ProgramRun run = testprog::run_program(
-        "RNNC_THREADS=" + std::to_string(threads) + " " + testprog::binary("rnnc") + " run " + dir +
-        "model.rnn --backend cpu --input x=" + dir + "x.npy --output-dir " + out);
-    ASSERT_EQ(run.status, 0) << run.output;
-    sums.push_back(read_npy(out + "/r.npy"));
-  }
+  std::vector<Tensor> sums =
+      outputs_by_thread_count("rnnc_reduced_axes_threads",
+                              "graph @bias_gradient {\n"
+                              "  %x = input() : f32[25, 16, 1030]\n"
+                              "  %r = reduce_sum(%x) {axes = [0, 1]} : f32[1030]\n"
+                              "  output r = %r\n"
+                              "}\n",
+                              initialize({DType::f32, {25, 16, 1030}}, "uniform:-2,2", 22));
+  ASSERT_EQ(sums.size(), 3u);
   for (int64_t i = 0; i < 1030; ++i) {
     EXPECT_EQ(sums[0].get(i), sums[1].get(i)) << i;
     EXPECT_EQ(sums[0].get(i), sums[2].get(i)) << i;

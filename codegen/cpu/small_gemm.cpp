@@ -135,12 +135,20 @@ class GemmEmitter {
           llvm::Value* after = kernel_.index((d.first + d.columns) / block);
           llvm::Value* low = b_.CreateSelect(b_.CreateICmpSLT(begin, first), first, begin);
           llvm::Value* high = b_.CreateSelect(b_.CreateICmpSLT(end, after), end, after);
-          kernel_.for_between(low, high, [&](llvm::Value* jb) {
-            if (!backwards_) return whole_block(jb);
-            // From the last block down: low + high - 1 - jb.
+          // From the last block down when backwards: low + high - 1 - jb.
+          auto in_order = [&](llvm::Value* jb) {
+            if (!backwards_) return jb;
             llvm::Value* mirrored =
                 b_.CreateSub(b_.CreateSub(b_.CreateAdd(low, high), kernel_.index(1)), jb);
-            whole_block(b_.CreateSelect(backwards_, mirrored, jb));
+            return b_.CreateSelect(backwards_, mirrored, jb);
+          };
+          kernel_.for_between(low, high, [&](llvm::Value* jb) {
+            // The addends of the block after this one are fetched while this one runs.
+            llvm::Value* next = b_.CreateAdd(jb, kernel_.index(1));
+            next = b_.CreateSelect(b_.CreateICmpSLT(next, high), next, jb);
+            next_j0_ = b_.CreateMul(in_order(next), kernel_.index(block));
+            whole_block(in_order(jb));
+            next_j0_ = nullptr;
           });
           if (rest > 0 && d.first + d.columns == s_.n) kernel_.if_then(last, rest_block);
         }
@@ -295,26 +303,51 @@ class GemmEmitter {
     auto c_at = [&](int64_t r, int64_t v) { return at_in(c_, c_columns_, c_first_, r, v); };
     std::vector<llvm::Value*> slots;
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t v = 0; v < vectors; ++v) {
-        slots.push_back(kernel_.entry_alloca(vector_));
-        const bool masked = partial && v == vectors - 1;
-        llvm::Value* start = llvm::Constant::getNullValue(vector_);
-        std::vector<llvm::Value*> terms;
-        for (llvm::Value* addend : addends_)
-          terms.push_back(load_unpadded(at(addend, r, v), masked, last_lanes));
-        for (llvm::Value* addend : row_addends_) {
-          llvm::Value* column = b_.CreateAdd(j0, kernel_.index(v * lanes_ - c_first_));
-          terms.push_back(
-              load_unpadded(kernel_.element_address(addend, dtype_, column), masked, last_lanes));
+      for (int64_t v = 0; v < vectors; ++v) slots.push_back(kernel_.entry_alloca(vector_));
+    // The first k slice starts from the addends (and fetches the next block's); the others
+    // from C.
+    auto start_from_addends = [&] {
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t v = 0; v < vectors; ++v) {
+          const bool masked = partial && v == vectors - 1;
+          llvm::Value* start = llvm::Constant::getNullValue(vector_);
+          std::vector<llvm::Value*> terms;
+          for (llvm::Value* addend : addends_)
+            terms.push_back(load_unpadded(at(addend, r, v), masked, last_lanes));
+          for (llvm::Value* addend : row_addends_) {
+            llvm::Value* column = b_.CreateAdd(j0, kernel_.index(v * lanes_ - c_first_));
+            terms.push_back(
+                load_unpadded(kernel_.element_address(addend, dtype_, column), masked, last_lanes));
+          }
+          for (size_t e = 0; e < terms.size(); ++e)
+            start = e == 0 ? terms[e] : b_.CreateFAdd(start, terms[e]);
+          b_.CreateStore(start, slots[r * vectors + v]);
         }
-        for (size_t e = 0; e < terms.size(); ++e)
-          start = e == 0 ? terms[e] : b_.CreateFAdd(start, terms[e]);
-        if (depth.accumulate) {
-          llvm::Value* sum = load_unpadded(c_at(r, v), masked, last_lanes);
-          start = b_.CreateSelect(depth.accumulate, sum, start);
-        }
-        b_.CreateStore(start, slots.back());
-      }
+      if (!next_j0_) return;
+      for (llvm::Value* addend : addends_)
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t v = 0; v < vectors; ++v) {
+            llvm::Value* i = b_.CreateAdd(i0, kernel_.index(r));
+            llvm::Value* next = kernel_.element_address(
+                addend, dtype_,
+                b_.CreateAdd(b_.CreateAdd(b_.CreateMul(i, kernel_.index(s_.n)), next_j0_),
+                             kernel_.index(v * lanes_)));
+            // A read, kept in the second level (locality 2), of data.
+            b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {next->getType()},
+                               {next, b_.getInt32(0), b_.getInt32(2), b_.getInt32(1)});
+          }
+    };
+    if (!depth.accumulate) {
+      start_from_addends();
+    } else {
+      kernel_.if_then(b_.CreateNot(depth.accumulate), start_from_addends);
+      kernel_.if_then(depth.accumulate, [&] {
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t v = 0; v < vectors; ++v)
+            b_.CreateStore(load_unpadded(c_at(r, v), partial && v == vectors - 1, last_lanes),
+                           slots[r * vectors + v]);
+      });
+    }
     kernel_.for_between(depth.begin, depth.end, [&](llvm::Value* q) {
       std::vector<llvm::Value*> columns;
       llvm::Value* row = b_.CreateAdd(b_.CreateMul(q, kernel_.index(row_stride)), first);
@@ -373,6 +406,7 @@ class GemmEmitter {
   int64_t row_count_ = 0;             ///< its rows
   std::vector<llvm::Value*> addends_;
   std::vector<llvm::Value*> row_addends_;  ///< the current destination's
+  llvm::Value* next_j0_ = nullptr;  ///< the first column of the part's next block (or null)
 };
 
 }  // namespace
