@@ -375,6 +375,24 @@ fs::path one_product_model(const fs::path& folder, const std::string& name, int 
   return path;
 }
 
+/// The interpreter's side of a one_product_model of `rows` x `depth` inputs and `columns`
+/// outputs: the graph, its training step (bce, SGD at 0.1), their initial parameters, and
+/// random x and labels.
+struct ProductProblem {
+  std::unique_ptr<ir::Graph> forward, train;
+  Bindings state, inputs;
+};
+
+ProductProblem product_problem(const fs::path& path, int rows, int depth, int columns) {
+  ProductProblem p;
+  p.forward = ir::parse_graph_file(path.string());
+  p.train = derived_step(*p.forward, "y", "bce", "sgd:lr=0.1", 0);
+  p.state = initialize_parameters(*p.train);
+  p.inputs["x"] = initialize({ir::DType::f32, {rows, depth}}, "uniform:-1,1", 3);
+  p.inputs["labels"] = initialize({ir::DType::f32, {rows, columns}}, "uniform:0,1", 4);
+  return p;
+}
+
 /// The C API of a one_product_model library with a training step, opened with dlopen.
 struct ProductLibrary {
   void* handle = nullptr;
@@ -430,12 +448,7 @@ TEST_F(Aot, ParallelProductsMatchTheInterpreter) {
   ProgramRun symbols = run_program("nm " + (folder / "lib" / "libwide.a").string());
   EXPECT_NE(symbols.output.find("U wide_run_parallel"), std::string::npos) << symbols.output;
 
-  auto forward = ir::parse_graph_file(path.string());
-  auto train = derived_step(*forward, "y", "bce", "sgd:lr=0.1", 0);
-  Bindings state = initialize_parameters(*train);
-  Bindings inputs;
-  inputs["x"] = initialize({ir::DType::f32, {48, 256}}, "uniform:-1,1", 3);
-  inputs["labels"] = initialize({ir::DType::f32, {48, 1000}}, "uniform:0,1", 4);
+  auto [forward, train, state, inputs] = product_problem(path, 48, 256, 1000);
   Bindings forward_expected = interp::run_graph(*forward, {{"x", inputs["x"]}}, state);
   Bindings train_expected = interp::run_graph(*train, inputs, state);
 
@@ -487,12 +500,7 @@ void check_packed_weights(bool repack) {
     EXPECT_LT(bytes, 64 + 240000 + 64 * 200 * 4);
   }
 
-  auto forward = ir::parse_graph_file(path.string());
-  auto train = derived_step(*forward, "y", "bce", "sgd:lr=0.1", 0);
-  Bindings state = initialize_parameters(*train);
-  Bindings inputs;
-  inputs["x"] = initialize({ir::DType::f32, {64, 200}}, "uniform:-1,1", 3);
-  inputs["labels"] = initialize({ir::DType::f32, {64, 300}}, "uniform:0,1", 4);
+  auto [forward, train, state, inputs] = product_problem(path, 64, 200, 300);
   auto expected_y = [&](const Bindings& weights) {
     Bindings copy = weights;
     return interp::run_graph(*forward, {{"x", inputs["x"]}}, copy).at("y");

@@ -85,14 +85,16 @@ std::string render_runtime(const Library& library) {
       << "   * call to call, valid while the first pack_cache_header[i] bytes say so. */\n"
       << "  void* packs[NUM_ENTRIES];\n"
       << "};\n\n";
-  out << "static const size_t pack_cache_bytes[NUM_ENTRIES] = {";
-  for (size_t i = 0; i < library.entries.size(); ++i)
-    out << (i ? ", " : "") << library.entries[i].pack_cache_bytes;
-  out << "};\n"
-      << "static const size_t pack_cache_header[NUM_ENTRIES] = {";
-  for (size_t i = 0; i < library.entries.size(); ++i)
-    out << (i ? ", " : "") << library.entries[i].pack_cache_header_bytes;
-  out << "};\n\n"
+  // A C array of one size per entry.
+  auto sizes = [&](const std::string& array, int64_t Entry::*field) {
+    out << "static const size_t " << array << "[NUM_ENTRIES] = {";
+    for (size_t i = 0; i < library.entries.size(); ++i)
+      out << (i ? ", " : "") << library.entries[i].*field;
+    out << "};\n";
+  };
+  sizes("pack_cache_bytes", &Entry::pack_cache_bytes);
+  sizes("pack_cache_header", &Entry::pack_cache_header_bytes);
+  out << "\n"
       << "/* The parameters may have changed: every program packs its weights again. */\n"
       << "static void forget_packs(" << n << "_context* context) {\n"
       << "  int i;\n"
