@@ -662,6 +662,41 @@ TEST(CpuBackend, SigmoidAndTanhKeepTheirLimitsWithReciprocalEstimates) {
   }
 }
 
+TEST(CpuBackend, TanhNearZeroIsAccurateAndBelowTwoToTheMinus12IsTheValue) {
+  // tanh comes from e^(-2|x|) - 1 over its own sum with 2, divided through a reciprocal
+  // estimate: near 0 that difference must not cancel (it is built from e^r - 1 and 2^n - 1),
+  // and below 2^-12, where tanh x rounds to x, the quotient's correction would be subnormal
+  // (flushed) and leave the estimate's error: the value itself comes out there. Log-spaced
+  // magnitudes from 1e-38 to 2, both signs, with the 16-, 8- and 4-lane loops of each target
+  // (1027 values leave a remainder for the narrower ones).
+  auto graph = std::make_unique<Graph>("tanh_near_zero");
+  const int64_t n = 1027;
+  Value* x = graph->add_input("x", {DType::f32, {n}});
+  graph->add_output("tanh", build::tanh(x));
+  std::vector<float> values(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const float magnitude = static_cast<float>(std::pow(10.0, -38.0 + 38.3 * i / (n - 1)));
+    values[i] = i % 2 ? -magnitude : magnitude;
+  }
+  Bindings inputs{{"x", Tensor::from_floats({n}, values)}}, state;
+  for (const char* cpu : {"", "x86-64-v3", "x86-64"}) {
+    codegen::CompileOptions options;
+    options.target_cpu = cpu;
+    Bindings got = codegen::compile(*graph, "cpu", options)->run(inputs, state);
+    const std::string where = *cpu ? cpu : "the host";
+    double worst = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = values[i], result = got.at("tanh").get(i);
+      if (std::abs(v) < 0x1p-12) {
+        EXPECT_EQ(result, v) << where;
+      } else {
+        worst = std::max(worst, std::abs(result - std::tanh(v)) / std::abs(std::tanh(v)));
+      }
+    }
+    EXPECT_LE(worst, 4e-7) << where;
+  }
+}
+
 TEST(CpuBackend, TranscendentalsAreAccurate) {
   // exp, log, tanh and sigmoid over a wide f32 range against the interpreter (double, rounded).
   auto graph = std::make_unique<Graph>("transcendentals");
