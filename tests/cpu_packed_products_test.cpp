@@ -151,6 +151,35 @@ TEST(CpuPackedProducts, RecurrentSumsStartFromTheirAddendsInTheFirstDepthSliceOn
     }
 }
 
+TEST(CpuPackedProducts, ProductsOfLargePanelsFetchEachNextSliceAhead) {
+  // Panels of 2 MiB or more (kGemmFetchAheadMinPanelBytes) do not stay in a core's cache:
+  // the row tiles of each k slice fetch the next slice (the block's next, or the part's next
+  // block's first) ahead, each its share. A recurrent product of hidden size 740 (k in
+  // slices of 256, 256 and 228; 740 columns, a partial last block; 6 rows, a short last row
+  // tile; blocks backwards on every other step) and a top-level one of 302 x 600 x 1000 (two
+  // row blocks, the second of 46 rows) match the interpreter with the fetches; a hidden
+  // size of 260 (270 KB of panels) gets none.
+  codegen::CompileOptions options;
+  for (DType dtype : {DType::f32, DType::f64})
+    for (bool transposed : {false, true}) {
+      auto graph = recurrence(dtype, {6, 740, 3}, transposed, false, false);
+      const std::string what = std::string(dtype_name(dtype)) + (transposed ? " W^T" : " W");
+      EXPECT_NE(cpu::render_llvm_ir(*graph, options, false).find("@llvm.prefetch"),
+                std::string::npos)
+          << what;
+      expect_matches_interpreter(*graph, what, dtype == DType::f64 ? 1e-12 : 1e-4);
+    }
+  auto small = recurrence(DType::f32, {6, 260, 3}, false, false, false);
+  EXPECT_EQ(cpu::render_llvm_ir(*small, options, false).find("@llvm.prefetch"), std::string::npos);
+  auto top_level = std::make_unique<Graph>("top_level");
+  Value* a = top_level->add_input("a", {DType::f32, {302, 600}});
+  Value* v = top_level->add_input("v", {DType::f32, {600, 1000}});
+  top_level->add_output("a_v", build::matmul(a, v));
+  EXPECT_NE(cpu::render_llvm_ir(*top_level, options, false).find("@llvm.prefetch"),
+            std::string::npos);
+  expect_matches_interpreter(*top_level, "302 x 600 x 1000", 1e-4);
+}
+
 TEST(CpuPackedProducts, NestedScansRepackPerOuterStep) {
   expect_matches_interpreter(*cases::nested_scans(), "nested", 1e-12);
 }
