@@ -442,10 +442,10 @@ llvm::Value* emit_scalar_op(KernelEmitter& kernel, const ir::Node& node,
                             const std::vector<llvm::Value*>& operands,
                             const std::vector<ir::DType>& operand_types, ir::DType result_type);
 
-/// Vectorizable single-precision approximations (relative error below 2e-7), used so that
+/// Vectorizable single-precision approximations (relative error below 2.1e-7), used so that
 /// the transcendental functions do not block the loop vectorizer.
 llvm::Value* emit_exp_f32(llvm::IRBuilder<>& builder, llvm::Value* x);
-/// e^x where it is added to 1 (a sigmoid's and a tanh's divisor): one scaling by a power of
+/// e^x where it is added to 1 (a sigmoid's divisor): one scaling by a power of
 /// two instead of two, results near 2^-126 instead of subnormal for x below -87 (they vanish
 /// beside 1), +inf from 88.38 on (emit_exp_f32: from 88.73, where e^x overflows).
 llvm::Value* emit_exp_beside_one_f32(llvm::IRBuilder<>& builder, llvm::Value* x);
