@@ -107,9 +107,9 @@ class GemmEmitter {
             llvm::Value* parts = nullptr, const FunctionEmitter::PartRange* row_tiles = nullptr,
             llvm::Value* backwards = nullptr) {
     backwards_ = backwards;
-    const int64_t block_columns = vectors_ * lanes_;
-    const int64_t panel_bytes = (s_.n + block_columns - 1) / block_columns * block_columns * s_.k *
-                                static_cast<int64_t>(ir::dtype_size(dtype_));
+    const int64_t panel_blocks = (s_.n + vectors_ * lanes_ - 1) / (vectors_ * lanes_);
+    const int64_t panel_bytes =
+        panel_blocks * panel_elements() * static_cast<int64_t>(ir::dtype_size(dtype_));
     fetch_ahead_ = panels_ && !row_tiles && panel_bytes >= kGemmFetchAheadMinPanelBytes;
     if (row_tiles) {
       tile_begin_ = row_tiles->begin;
@@ -160,10 +160,8 @@ class GemmEmitter {
               llvm::Value* next = b_.CreateAdd(jb, kernel_.index(1));
               next = b_.CreateSelect(b_.CreateICmpSLT(next, high), next, jb);
               next_jb_ = in_order(next);
-              next_j0_ = b_.CreateMul(next_jb_, kernel_.index(block));
             }
             whole_block(in_order(jb));
-            next_j0_ = nullptr;
             next_jb_ = nullptr;
           });
           if (rest > 0 && d.first + d.columns == s_.n) kernel_.if_then(last, rest_block);
@@ -223,7 +221,7 @@ class GemmEmitter {
   /// of B stays in cache while every row tile reads it (C accumulates after the first).
   void column_block(llvm::Value* jb, llvm::Value* j0, int64_t vectors, int64_t last_lanes) {
     // B(k, j0 + c) is at bmat_ + k * row_stride + column: in B itself, or in the block's panel.
-    llvm::Value* first = panels_ ? b_.CreateMul(jb, kernel_.index(s_.k * vectors_ * lanes_)) : j0;
+    llvm::Value* first = panels_ ? b_.CreateMul(jb, kernel_.index(panel_elements())) : j0;
     const int64_t row_stride = panels_ ? vectors_ * lanes_ : s_.n;
     auto all_rows = [&](const Depth& depth) {
       if (tile_begin_) {  // the part's row tiles; the last one may be short
@@ -254,11 +252,10 @@ class GemmEmitter {
     // The panel slice read after this one (next_slice_, when fetch_ahead_): the block's next
     // k slice, else the next block's first (the partial last block, after the whole ones,
     // has none: its own).
-    const int64_t panel_slice = std::min(s_.k, kGemmDepthSlice) * vectors_ * lanes_;
+    const int64_t panel_slice = slice_depth() * vectors_ * lanes_;
     llvm::Value* next_block = nullptr;
     if (fetch_ahead_)
-      next_block =
-          next_jb_ ? b_.CreateMul(next_jb_, kernel_.index(s_.k * vectors_ * lanes_)) : first;
+      next_block = next_jb_ ? b_.CreateMul(next_jb_, kernel_.index(panel_elements())) : first;
     next_slice_per_row_ = (panel_slice + row_count_ - 1) / row_count_;
     if (s_.k <= kGemmDepthSlice) {
       next_slice_ = next_block;
@@ -290,25 +287,39 @@ class GemmEmitter {
   /// Instrumented AOT builds, interleaved, medians of 5: large LSTM inference 51.9 -> 47.3
   /// ms; with 2 of each, GRU inference 37 -> 34 ms, GRU forward+backward 127-131 -> 116-118
   /// ms, DeepBench-like LSTM forward+backward 90-92 -> 79-80 ms.
-  void fetch_next_slice(llvm::Value* i0, int64_t rows, llvm::Value* step) {
-    const int64_t depth = std::min(s_.k, kGemmDepthSlice);
+  /// `share`: the first element of the tile's share (next_slice_share).
+  void fetch_next_slice(llvm::Value* share, int64_t rows, llvm::Value* step) {
+    const int64_t depth = slice_depth();
     const int64_t line = 64 / static_cast<int64_t>(ir::dtype_size(dtype_));
     const int64_t per_step = (next_slice_per_row_ * rows + depth - 1) / depth;
     const int64_t fetches = std::min<int64_t>((per_step + line - 1) / line, 4);
     const int64_t stride = fetches == 1 ? per_step : line;
-    llvm::Value* share = b_.CreateAdd(
-        next_slice_,
-        b_.CreateMul(b_.CreateSub(i0, row_begin_), kernel_.index(next_slice_per_row_)));
     for (int64_t f = 0; f < fetches; ++f) {
       llvm::Value* element = b_.CreateAdd(
           share,
           b_.CreateAdd(b_.CreateMul(step, kernel_.index(stride)), kernel_.index(f * depth * line)));
       // Not inbounds: a short last slice's shares reach past the panels (a fetch never faults).
-      llvm::Value* at = b_.CreateGEP(scalar_, bmat_, element);
-      b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {at->getType()},
-                         {at, b_.getInt32(0), b_.getInt32(2), b_.getInt32(1)});
+      fetch_into_second_level(b_.CreateGEP(scalar_, bmat_, element));
     }
   }
+
+  /// The first element of next_slice_ that the tile from row i0 fetches.
+  llvm::Value* next_slice_share(llvm::Value* i0) {
+    return b_.CreateAdd(next_slice_, b_.CreateMul(b_.CreateSub(i0, row_begin_),
+                                                  kernel_.index(next_slice_per_row_)));
+  }
+
+  /// A prefetch of the line at `at`: a read, kept in the second level (locality 2), of data.
+  void fetch_into_second_level(llvm::Value* at) {
+    b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {at->getType()},
+                       {at, b_.getInt32(0), b_.getInt32(2), b_.getInt32(1)});
+  }
+
+  /// Elements of one column block's panel: K rows of the block's width.
+  int64_t panel_elements() const { return s_.k * vectors_ * lanes_; }
+
+  /// The k steps of a full slice.
+  int64_t slice_depth() const { return std::min(s_.k, kGemmDepthSlice); }
 
   /// A range of k, and whether C already holds the sum of the earlier ones (null: it does not).
   struct Depth {
@@ -389,15 +400,12 @@ class GemmEmitter {
             start = e == 0 ? terms[e] : b_.CreateFAdd(start, terms[e]);
           b_.CreateStore(start, slots[r * vectors + v]);
         }
-      if (!next_j0_) return;
+      if (!next_jb_) return;
+      llvm::Value* next_j0 = b_.CreateMul(next_jb_, kernel_.index(vectors_ * lanes_));
       for (llvm::Value* addend : addends_)
         for (int64_t r = 0; r < rows; ++r)
-          for (int64_t v = 0; v < vectors; ++v) {
-            llvm::Value* next = at_in(addend, s_.n, 0, r, v, next_j0_);
-            // A read, kept in the second level (locality 2), of data.
-            b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {next->getType()},
-                               {next, b_.getInt32(0), b_.getInt32(2), b_.getInt32(1)});
-          }
+          for (int64_t v = 0; v < vectors; ++v)
+            fetch_into_second_level(at_in(addend, s_.n, 0, r, v, next_j0));
     };
     if (!depth.accumulate) {
       start_from_addends();
@@ -410,8 +418,9 @@ class GemmEmitter {
                            slots[r * vectors + v]);
       });
     }
+    llvm::Value* share = next_slice_ ? next_slice_share(i0) : nullptr;
     kernel_.for_between(depth.begin, depth.end, [&](llvm::Value* q) {
-      if (next_slice_) fetch_next_slice(i0, rows, b_.CreateSub(q, depth.begin));
+      if (share) fetch_next_slice(share, rows, b_.CreateSub(q, depth.begin));
       std::vector<llvm::Value*> columns;
       llvm::Value* row = b_.CreateAdd(b_.CreateMul(q, kernel_.index(row_stride)), first);
       for (int64_t v = 0; v < vectors; ++v) {
@@ -469,8 +478,7 @@ class GemmEmitter {
   int64_t row_count_ = 0;             ///< its rows
   std::vector<llvm::Value*> addends_;
   std::vector<llvm::Value*> row_addends_;  ///< the current destination's
-  llvm::Value* next_j0_ = nullptr;         ///< the first column of the part's next block (or null)
-  llvm::Value* next_jb_ = nullptr;         ///< that block's index (or null)
+  llvm::Value* next_jb_ = nullptr;         ///< the part's next column block (or null)
   /// With B in panels: the first element (of bmat_) of the panel slice the part reads after
   /// the current one (fetch_next_slice), or null; and each row's share of it, in elements.
   llvm::Value* next_slice_ = nullptr;
