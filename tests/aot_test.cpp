@@ -28,6 +28,7 @@
 #include "ir/printer.h"
 #include "runtime/initializers.h"
 #include "runtime/random.h"
+#include "tests/support/huge_pages.h"
 #include "tests/support/programs.h"
 #include "tests/support/scratch_dir.h"
 
@@ -471,6 +472,35 @@ TEST_F(Aot, ParallelProductsMatchTheInterpreter) {
   std::memcpy(weight.raw(), library.parameter(context, 0), 256 * 1000 * sizeof(float));
   expect_close(state.at("w"), weight, "updated w");
   library.destroy(context);
+}
+
+TEST_F(Aot, ParameterBlocksOfTwoMebibytesOrMoreAreAdvisedForHugePages) {
+  // A library's runtime allocates its parameters, arena and pack caches zeroed, and from 2 MiB
+  // on aligned to 2 MiB and advised for transparent huge pages, as the JIT does: a 1024 x 1024
+  // weight (4 MiB) is the first parameter, so its address is the block's.
+  const testdir::ScratchDir scratch_dir = scratch("huge_pages");
+  const fs::path& folder = scratch_dir.path();
+  fs::path path = one_product_model(folder, "big", 8, 1024, 1024, false);
+  ProgramRun compiled =
+      rnnc_driver("compile " + path.string() + " --train --loss bce --optimizer sgd:lr=0.1 -o " +
+                  (folder / "lib").string());
+  ASSERT_EQ(compiled.status, 0) << compiled.output;
+  auto [forward, train, state, inputs] = product_problem(path, 8, 1024, 1024);
+  ProductLibrary library(folder / "lib" / "libbig.so", "big");
+  ASSERT_TRUE(library.complete()) << dlerror();
+  void* context = library.create();
+  ASSERT_NE(context, nullptr);
+  const float* weight = library.parameter(context, 0);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(weight) % (size_t{2} << 20), 0u);
+  Tensor y(forward->output("y")->type());
+  ASSERT_EQ(library.forward(context, static_cast<const float*>(inputs["x"].raw()),
+                            static_cast<float*>(y.raw())),
+            0);
+  expect_close(interp::run_graph(*forward, {{"x", inputs["x"]}}, state).at("y"), y, "forward y");
+  std::optional<bool> advised = testhuge::advised_for_huge_pages(weight);
+  library.destroy(context);
+  if (!advised) GTEST_SKIP() << "no transparent huge pages or no /proc/self/smaps here";
+  EXPECT_TRUE(*advised);
 }
 
 /// The body of Aot.PackedWeightsAreKeptUntilTheParametersMayChange for a library compiled

@@ -3,10 +3,10 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 
 #include "codegen/aot/library.h"
+#include "codegen/cpu/host_memory.h"
 #include "codegen/cpu/jit.h"
 #include "codegen/cpu/program_renderer.h"
 #include "codegen/interp/constant_evaluator.h"
@@ -32,11 +32,6 @@ RenderOptions render_options(const codegen::CompileOptions& options) {
   return render;
 }
 
-/// Memory aligned to Program::kAlignment.
-struct AlignedFree {
-  void operator()(void* memory) const { std::free(memory); }
-};
-
 }  // namespace
 
 struct CpuExecutable::State {
@@ -44,9 +39,9 @@ struct CpuExecutable::State {
   ir::Program program;
   std::unique_ptr<JitCode> code;
   std::vector<std::string> errors;
-  std::unique_ptr<void, AlignedFree> arena;
+  std::unique_ptr<void, FreeHostMemory> arena;
   /// The pack cache (RenderedProgram::pack_cache_bytes; null without one) and its header.
-  std::unique_ptr<void, AlignedFree> packs;
+  std::unique_ptr<void, FreeHostMemory> packs;
   int64_t pack_cache_header_bytes = 0;
   int64_t cached_packs = 0;
   CompileTimes times;
@@ -118,19 +113,14 @@ std::unique_ptr<CpuExecutable> compile(const ir::Graph& graph,
                                           options.target_cpu, rendered.symbol);
   state->times.machine_code = lap(start);
   state->errors = std::move(rendered.errors);
-  bytes = (bytes + ir::Program::kAlignment - 1) / ir::Program::kAlignment * ir::Program::kAlignment;
-  state->arena.reset(std::aligned_alloc(ir::Program::kAlignment, bytes));
+  state->arena = allocate_zeroed(static_cast<size_t>(bytes));
   if (!state->arena)
     throw Error("cannot allocate the arena of " + std::to_string(bytes) + " bytes");
-  // Touch every page now, so that no run pays for first-touch page faults.
-  std::memset(state->arena.get(), 0, static_cast<size_t>(bytes));
   if (rendered.pack_cache_bytes > 0) {
-    state->packs.reset(std::aligned_alloc(ir::Program::kAlignment,
-                                          static_cast<size_t>(rendered.pack_cache_bytes)));
+    state->packs = allocate_zeroed(static_cast<size_t>(rendered.pack_cache_bytes));
     if (!state->packs)
       throw Error("cannot allocate the pack cache of " + std::to_string(rendered.pack_cache_bytes) +
                   " bytes");
-    std::memset(state->packs.get(), 0, static_cast<size_t>(rendered.pack_cache_bytes));
     state->pack_cache_header_bytes = rendered.pack_cache_header_bytes;
   }
   state->cached_packs = rendered.cached_packs;
