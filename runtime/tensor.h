@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ir/types.h"
+#include "runtime/host_memory.h"
 
 namespace rnnc {
 
@@ -59,7 +60,9 @@ class Tensor {
 
  private:
   TensorType type_;
-  std::vector<unsigned char> bytes_;
+  /// On a cache line; from 2 MiB on, on huge pages (runtime/host_memory.h): backends read and
+  /// write tensors in place.
+  std::vector<unsigned char, HostAllocator<unsigned char>> bytes_;
 };
 
 /// Tensors by name: a graph's inputs, outputs, parameters and optimizer state.

@@ -27,8 +27,6 @@
 
 #ifdef RNNC_HAVE_CPU
 #include "codegen/cpu/cpu_backend.h"
-#include "codegen/cpu/host_memory.h"
-#include "tests/support/huge_pages.h"
 #endif
 
 namespace rnnc {
@@ -264,29 +262,6 @@ TEST(CpuBackend, RunIntoReusesTheOutputTensorsAndMatchesRun) {
     }
   }
 }
-
-#ifdef RNNC_HAVE_CPU
-TEST(CpuBackend, ArenasOfTwoMebibytesOrMoreAreAdvisedForHugePages) {
-  // The arena and pack cache of a JIT executable come from allocate_zeroed: zeroed, and from
-  // 2 MiB on aligned to 2 MiB and advised for transparent huge pages (a large step's packed
-  // weights would otherwise overrun the TLB).
-  for (size_t bytes : {size_t{1}, size_t{4096} + 3, cpu::kHugePageBytes - 64, cpu::kHugePageBytes,
-                       3 * cpu::kHugePageBytes + 100}) {
-    SCOPED_TRACE(bytes);
-    auto memory = cpu::allocate_zeroed(bytes);
-    ASSERT_NE(memory, nullptr);
-    auto address = reinterpret_cast<std::uintptr_t>(memory.get());
-    bool huge = bytes >= cpu::kHugePageBytes;
-    EXPECT_EQ(address % (huge ? cpu::kHugePageBytes : size_t{Program::kAlignment}), 0u);
-    const auto* bytes_of = static_cast<const unsigned char*>(memory.get());
-    EXPECT_TRUE(std::all_of(bytes_of, bytes_of + bytes, [](unsigned char b) { return b == 0; }));
-    if (!huge) continue;
-    std::optional<bool> advised = testhuge::advised_for_huge_pages(bytes_of + bytes - 1);
-    if (!advised) GTEST_SKIP() << "no transparent huge pages or no /proc/self/smaps here";
-    EXPECT_TRUE(*advised);
-  }
-}
-#endif
 
 TEST(CpuBackend, SlicesReadOnlyByTheNextElementwiseStepAreReadInPlace) {
   // Gate-like column slices of one buffer feeding one fused step are not copied out; a slice

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "codegen/cpu/aot_parts.h"
-#include "codegen/cpu/host_memory.h"
+#include "runtime/host_memory.h"
 
 namespace rnnc::cpu::aot {
 namespace {
@@ -77,7 +77,7 @@ std::string render_runtime(const Library& library) {
   for (const Entry& entry : library.entries)
     out << "int32_t " << entry.symbol << "(void* const* externals, void* arena, void* packs);\n";
   out << "\n#define ALIGNMENT " << ir::Program::kAlignment << "\n"
-      << "#define HUGE_PAGE_BYTES " << kHugePageBytes << "\n"
+      << "#define HUGE_PAGE_BYTES " << rnnc::kHugePageBytes << "\n"
       << "#define ARENA_BYTES " << arena_bytes << "\n"
       << "#define NUM_PARAMETERS " << parameters.size() << "\n"
       << "#define NUM_PROGRAM_ERRORS " << program_errors.size() << "\n"
@@ -106,7 +106,7 @@ std::string render_runtime(const Library& library) {
       << "    if (context->packs[i]) memset(context->packs[i], 0, pack_cache_header[i]);\n"
       << "}\n\n";
 
-  // As host_memory.cpp's allocate_zeroed for the JIT.
+  // As runtime/host_memory.cpp's allocate_zeroed, which the JIT's arenas come from.
   out << "/* Zeroed memory (every page touched now, not in a run); blocks of HUGE_PAGE_BYTES or\n"
       << " * more aligned to it and advised for transparent huge pages: a large step streams its\n"
       << " * packed weights, beyond the reach of the TLB in 4 KiB pages. */\n"

@@ -6,12 +6,12 @@
 #include <cstring>
 
 #include "codegen/aot/library.h"
-#include "codegen/cpu/host_memory.h"
 #include "codegen/cpu/jit.h"
 #include "codegen/cpu/program_renderer.h"
 #include "codegen/interp/constant_evaluator.h"
 #include "ir/error.h"
 #include "passes/plan_memory.h"
+#include "runtime/host_memory.h"
 
 namespace rnnc::cpu {
 namespace {
@@ -39,9 +39,9 @@ struct CpuExecutable::State {
   ir::Program program;
   std::unique_ptr<JitCode> code;
   std::vector<std::string> errors;
-  std::unique_ptr<void, FreeHostMemory> arena;
+  std::unique_ptr<void, rnnc::FreeHostMemory> arena;
   /// The pack cache (RenderedProgram::pack_cache_bytes; null without one) and its header.
-  std::unique_ptr<void, FreeHostMemory> packs;
+  std::unique_ptr<void, rnnc::FreeHostMemory> packs;
   int64_t pack_cache_header_bytes = 0;
   int64_t cached_packs = 0;
   CompileTimes times;
@@ -113,11 +113,11 @@ std::unique_ptr<CpuExecutable> compile(const ir::Graph& graph,
                                           options.target_cpu, rendered.symbol);
   state->times.machine_code = lap(start);
   state->errors = std::move(rendered.errors);
-  state->arena = allocate_zeroed(static_cast<size_t>(bytes));
+  state->arena = rnnc::allocate_zeroed(static_cast<size_t>(bytes));
   if (!state->arena)
     throw Error("cannot allocate the arena of " + std::to_string(bytes) + " bytes");
   if (rendered.pack_cache_bytes > 0) {
-    state->packs = allocate_zeroed(static_cast<size_t>(rendered.pack_cache_bytes));
+    state->packs = rnnc::allocate_zeroed(static_cast<size_t>(rendered.pack_cache_bytes));
     if (!state->packs)
       throw Error("cannot allocate the pack cache of " + std::to_string(rendered.pack_cache_bytes) +
                   " bytes");
