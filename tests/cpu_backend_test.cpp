@@ -263,6 +263,41 @@ TEST(CpuBackend, RunIntoReusesTheOutputTensorsAndMatchesRun) {
   }
 }
 
+TEST(CpuBackend, PerfMapNamesTheProgramAndItsKernelsWhenAsked) {
+  // With RNNC_PERF_MAP set, compiling appends the program's and its kernels' addresses to
+  // /tmp/perf-PID.map ("start size name", hexadecimal), one function per line, for `perf`;
+  // without it, nothing is written.
+  if (!has_cpu()) GTEST_SKIP() << "no CPU backend in this build";
+  const std::string map = "/tmp/perf-" + std::to_string(static_cast<long>(::getpid())) + ".map";
+  std::filesystem::remove(map);
+  auto graph = elementwise_graph(64, 600);
+  Value* x = graph->add_input("xs", {DType::f32, {64, 512}});
+  Value* w = graph->add_input("ws", {DType::f32, {512, 1024}});
+  graph->add_output("p", build::sigmoid(build::matmul(x, w)));
+  ::setenv("RNNC_PERF_MAP", "1", 1);
+  auto executable = codegen::compile(*graph, "cpu");
+  ::unsetenv("RNNC_PERF_MAP");
+  std::ifstream lines(map);
+  std::map<std::string, uint64_t> sizes;
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    uint64_t start = 0, size = 0;
+    std::string name;
+    ASSERT_TRUE(fields >> std::hex >> start >> size >> name) << line;
+    EXPECT_GT(start, 0u) << line;
+    sizes[name] = size;
+  }
+  ASSERT_TRUE(sizes.count("rnnc_program")) << "nothing named in " << map;
+  EXPECT_GT(sizes.at("rnnc_program"), 0u);
+  EXPECT_TRUE(std::any_of(sizes.begin(), sizes.end(),
+                          [](const auto& entry) { return entry.first.rfind("kernel", 0) == 0; }))
+      << "no kernel named in " << map;
+  const auto written = std::filesystem::file_size(map);
+  auto quiet = codegen::compile(*graph, "cpu");
+  EXPECT_EQ(std::filesystem::file_size(map), written);
+  std::filesystem::remove(map);
+}
+
 TEST(CpuBackend, SlicesReadOnlyByTheNextElementwiseStepAreReadInPlace) {
   // Gate-like column slices of one buffer feeding one fused step are not copied out; a slice
   // that another step also reads is.

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "codegen/cpu/perf_map.h"
 #include "codegen/cpu/runtime/rnnc_parallel.h"
 #include "ir/error.h"
 
@@ -115,6 +116,7 @@ JitCode::JitCode(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLV
   auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(target_builder(cpu)).create();
   if (!jit) throw Error("cannot start LLVM's JIT: " + message_of(jit.takeError()));
   jit_ = std::move(*jit);
+  name_functions_for_perf(*jit_);
   if (llvm::Error error =
           jit_->getMainJITDylib().define(llvm::orc::absoluteSymbols(runtime_symbols(*jit_))))
     throw Error("cannot define the JIT's runtime symbols: " + message_of(std::move(error)));
