@@ -106,10 +106,10 @@ std::string render_runtime(const Library& library) {
       << "    if (context->packs[i]) memset(context->packs[i], 0, pack_cache_header[i]);\n"
       << "}\n\n";
 
-  // As runtime/host_memory.cpp's allocate_zeroed, which the JIT's arenas come from.
-  out << "/* Zeroed memory (every page touched now, not in a run); blocks of HUGE_PAGE_BYTES or\n"
-      << " * more aligned to it and advised for transparent huge pages: a large step streams its\n"
-      << " * packed weights, beyond the reach of the TLB in 4 KiB pages. */\n"
+  // As runtime/host_memory.cpp's allocate_host_memory, which the JIT's arenas come from.
+  out << "/* Memory on ALIGNMENT; blocks of HUGE_PAGE_BYTES or more aligned to it and advised for\n"
+      << " * transparent huge pages: a large step streams its packed weights, beyond the reach of\n"
+      << " * the TLB in 4 KiB pages. */\n"
       << "static void* allocate(size_t bytes) {\n"
       << "  void* memory = NULL;\n"
       << "  size_t alignment = bytes >= HUGE_PAGE_BYTES ? HUGE_PAGE_BYTES : ALIGNMENT;\n"
@@ -119,7 +119,6 @@ std::string render_runtime(const Library& library) {
       << "#if defined(MADV_HUGEPAGE)\n"
       << "  if (alignment == HUGE_PAGE_BYTES) madvise(memory, bytes, MADV_HUGEPAGE);\n"
       << "#endif\n"
-      << "  memset(memory, 0, bytes);\n"
       << "  return memory;\n"
       << "}\n\n";
   out << rnnc::aot::render_parameter_runtime(library, {"", "forget_packs(context);"});
@@ -137,12 +136,15 @@ std::string render_runtime(const Library& library) {
       << "    if (pack_cache_bytes[i] == 0) continue;\n"
       << "    context->packs[i] = allocate(pack_cache_bytes[i]);\n"
       << "    if (!context->packs[i]) failed = 1;\n"
+      << "    else memset(context->packs[i], 0, pack_cache_bytes[i]);\n"
       << "  }\n"
       << "  if (failed || !context->parameters || !context->arena) {\n"
       << "    " << n << "_destroy(context);\n"
       << "    set_error(" << N << "_ERROR_OUT_OF_MEMORY, NULL);\n"
       << "    return NULL;\n"
       << "  }\n"
+      << "  /* Every page touched now, not in the first run. */\n"
+      << "  memset(context->arena, 0, ARENA_BYTES);\n"
       << "  " << n << "_reset(context);\n"
       << "  return context;\n"
       << "}\n\n"
